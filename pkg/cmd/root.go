@@ -1,0 +1,90 @@
+// Package cmd holds the `kubectl mcs` command tree: one file per verb, each
+// following kubectl's Options pattern (Complete, Validate, Run).
+package cmd
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	// Load every client-go auth provider (OIDC, exec, ...) so any kubeconfig
+	// that works with kubectl works with the plugin.
+	_ "k8s.io/client-go/plugin/pkg/client/auth"
+	"k8s.io/kubectl/pkg/util/templates"
+)
+
+var rootLong = templates.LongDesc(`
+	Multi-Cluster Services (MCS API, multicluster.x-k8s.io) across your kubeconfig contexts.
+
+	kubectl mcs exports a Service from one cluster, imports it into another by doing
+	on demand what an MCS controller would do (ServiceImport, derived Service and
+	EndpointSlices in the consumer, status conditions on the exports), shows the
+	whole clusterset in one table, and tells which DNS names reach a pod.`)
+
+var rootExample = templates.Examples(`
+	# Expose the headless Service mysql of cluster1 to the clusterset
+	kubectl mcs export mysql -n provider-ns --context cluster1
+
+	# Make it reachable from cluster2
+	kubectl mcs import mysql -n provider-ns --from cluster1 --context cluster2`)
+
+// NewCmdMCS builds the root `kubectl mcs` command with kubectl's standard
+// connection flags (--kubeconfig, --context, -n, --request-timeout, ...).
+func NewCmdMCS(streams genericiooptions.IOStreams) *cobra.Command {
+	configFlags := genericclioptions.NewConfigFlags(true)
+	cmd := &cobra.Command{
+		Use:     "mcs",
+		Short:   "Export, import, inspect and resolve Multi-Cluster Services",
+		Long:    rootLong,
+		Example: rootExample,
+		Annotations: map[string]string{
+			cobra.CommandDisplayNameAnnotation: "kubectl mcs",
+		},
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.SetIn(streams.In)
+	cmd.SetOut(streams.Out)
+	cmd.SetErr(streams.ErrOut)
+	configFlags.AddFlags(cmd.PersistentFlags())
+
+	cmd.AddCommand(NewCmdVersion(streams))
+	return cmd
+}
+
+// ExitError carries a specific exit code; errors that were already reported
+// (for example per-cluster failures printed beside the results) use it with
+// an empty message.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return ""
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Execute runs the command and turns its error into kubectl's convention:
+// "error: ..." on stderr and exit code 1.
+func Execute(cmd *cobra.Command, streams genericiooptions.IOStreams) int {
+	err := cmd.Execute()
+	if err == nil {
+		return 0
+	}
+	code := 1
+	var exitErr *ExitError
+	if errors.As(err, &exitErr) {
+		code = exitErr.Code
+	}
+	if msg := err.Error(); msg != "" {
+		fmt.Fprintf(streams.ErrOut, "error: %s\n", msg)
+	}
+	return code
+}
