@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/kubectl-mcs/kubectl-mcs/test/fixtures"
+	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
+)
+
+// runDemo walks the seed scenario on two fresh local clusters with the
+// plugin, printing each command before its output, then stops everything.
+func runDemo(ctx context.Context, plugin string, n int) error {
+	plugin, err := filepath.Abs(plugin)
+	if err != nil {
+		return err
+	}
+	if n < 2 {
+		n = 2
+	}
+	step("Starting %d local clusters (etcd, kube-apiserver, kube-controller-manager, pod stand-in, MCS CRDs)", n)
+	start := time.Now()
+	set, err := localcluster.Start(ctx, localcluster.Options{Clusters: n, Log: os.Stdout})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		step("Stopping the local clusters")
+		set.Stop()
+		fmt.Println("done.")
+	}()
+	fmt.Printf("clusters ready in %s\n", time.Since(start).Round(100*time.Millisecond))
+	provider, consumer := set.Clusters[0], set.Clusters[1]
+
+	step("Seed step 1: the MySQL StatefulSet behind a headless Service, in %s", provider.Name)
+	if err := applySeed(ctx, provider, os.Stdout); err != nil {
+		return err
+	}
+	addrs, err := waitForSeedEndpoints(ctx, provider)
+	if err != nil {
+		return err
+	}
+	for _, host := range sortedKeys(addrs) {
+		fmt.Printf("%s: EndpointSlice endpoint %s -> %s (made by the real endpointslice controller)\n", provider.Name, host, addrs[host])
+	}
+
+	run := func(args ...string) error {
+		fmt.Printf("\n$ kubectl mcs %s\n", strings.Join(args, " "))
+		cmd := exec.CommandContext(ctx, plugin, args...)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+set.Kubeconfig)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
+		return cmd.Run()
+	}
+	step("kubectl mcs, with KUBECONFIG=%s", set.Kubeconfig)
+	if err := run("version"); err != nil {
+		return err
+	}
+
+	step("DNS: a real CoreDNS reading %s's API", provider.Name)
+	dns, err := provider.StartCoreDNS(ctx, "")
+	if err != nil {
+		return err
+	}
+	_ = consumer
+	for _, name := range []string{"mysql-0.mysql.provider-ns.svc.cluster.local", "mysql-1.mysql.provider-ns.svc.cluster.local"} {
+		if err := dig(ctx, dns, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func step(format string, args ...any) {
+	fmt.Printf("\n==> "+format+"\n", args...)
+}
+
+// applySeed creates the seed's namespace, Secret, Service and StatefulSet.
+func applySeed(ctx context.Context, c *localcluster.Cluster, out io.Writer) error {
+	for _, file := range []string{fixtures.SeedNamespace, fixtures.SeedMySQL} {
+		fmt.Fprintf(out, "$ kubectl --context %s -n provider-ns create -f test/fixtures/%s\n", c.Name, file)
+		lines, err := c.Create(ctx, fixtures.SeedNamespaceName, fixtures.MustRead(file))
+		for _, l := range lines {
+			fmt.Fprintln(out, l)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitForSeedEndpoints waits for the endpointslice controller to publish
+// mysql-0 and mysql-1 as ready endpoints, and returns hostname -> address.
+func waitForSeedEndpoints(ctx context.Context, c *localcluster.Cluster) (map[string]string, error) {
+	addrs := map[string]string{}
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		list, err := c.Client.DiscoveryV1().EndpointSlices(fixtures.SeedNamespaceName).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=mysql"})
+		if err != nil {
+			return false, err
+		}
+		clear(addrs)
+		for _, s := range list.Items {
+			for _, ep := range s.Endpoints {
+				if ep.Hostname != nil && ep.Conditions.Ready != nil && *ep.Conditions.Ready && len(ep.Addresses) > 0 {
+					addrs[*ep.Hostname] = ep.Addresses[0]
+				}
+			}
+		}
+		return len(addrs) == 2, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: mysql-0 and mysql-1 never became ready endpoints: %w", c.Name, err)
+	}
+	return addrs, nil
+}
+
+// dig prints what the CoreDNS answers for name, as a short dig would.
+func dig(ctx context.Context, dns *localcluster.CoreDNS, name string) error {
+	fmt.Printf("\n$ dig @%s -p %s +short %s\n", hostOf(dns.Addr), portOf(dns.Addr), name)
+	var addrs []string
+	var lastErr error
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
+		addrs, lastErr = dns.Resolver().LookupHost(ctx, name+".")
+		return lastErr == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s did not resolve: %v", name, lastErr)
+	}
+	sort.Strings(addrs)
+	for _, a := range addrs {
+		fmt.Println(a)
+	}
+	return nil
+}
+
+func hostOf(addr string) string { h, _, _ := net.SplitHostPort(addr); return h }
+func portOf(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

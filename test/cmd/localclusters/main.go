@@ -1,0 +1,53 @@
+// Command localclusters runs local Kubernetes clusters for trying kubectl
+// mcs by hand and for `make demo`:
+//
+//	localclusters demo --plugin bin/kubectl-mcs   # the seed scenario, start to finish
+//	localclusters up --dir .cache/demo            # start two clusters in the background
+//	localclusters down --dir .cache/demo          # stop them
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	dir := fs.String("dir", ".cache/demo", "work directory of the clusters (up, down, serve)")
+	plugin := fs.String("plugin", "bin/kubectl-mcs", "kubectl-mcs binary the demo runs")
+	n := fs.Int("clusters", 2, "number of clusters")
+	_ = fs.Parse(os.Args[2:])
+
+	var err error
+	switch os.Args[1] {
+	case "demo":
+		err = runDemo(ctx, *plugin, *n)
+	case "up":
+		err = up(ctx, *dir, *n)
+	case "serve":
+		err = serve(ctx, *dir, *n)
+	case "down":
+		err = down(*dir)
+	default:
+		usage()
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: localclusters demo|up|down|serve [--dir DIR] [--plugin PATH] [--clusters N]")
+	os.Exit(2)
+}
