@@ -132,4 +132,3 @@ func names(objs []*unstructured.Unstructured) []string {
 	}
 	return out
 }
-

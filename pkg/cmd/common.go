@@ -1,0 +1,78 @@
+package cmd
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/apply"
+)
+
+// writeFlags are the flags of every verb that writes: --dry-run and -o.
+type writeFlags struct {
+	PrintFlags *genericclioptions.PrintFlags
+	DryRun     cmdutil.DryRunStrategy
+}
+
+func newWriteFlags(cmd *cobra.Command, operation string) *writeFlags {
+	f := &writeFlags{PrintFlags: genericclioptions.NewPrintFlags(operation)}
+	// Only the structured formats: the default output is one kubectl-style
+	// line per object, whose verb (created, unchanged, ...) varies per object.
+	f.PrintFlags.OutputFlagSpecified = nil
+	cmd.Flags().StringVarP(f.PrintFlags.OutputFormat, "output", "o", "", "Output format: json or yaml prints the objects as applied (or, with --dry-run=client, as they would be applied).")
+	cmdutil.AddDryRunFlag(cmd)
+	return f
+}
+
+func (f *writeFlags) complete(cmd *cobra.Command) error {
+	var err error
+	f.DryRun, err = cmdutil.GetDryRunStrategy(cmd)
+	return err
+}
+
+func (f *writeFlags) validate() error {
+	switch *f.PrintFlags.OutputFormat {
+	case "", "json", "yaml":
+		return nil
+	}
+	return fmt.Errorf("--output %q is not supported (use json or yaml, or leave it out for one line per object)", *f.PrintFlags.OutputFormat)
+}
+
+// structured reports whether -o json|yaml was asked for.
+func (f *writeFlags) structured() bool { return *f.PrintFlags.OutputFormat != "" }
+
+// printResults prints one kubectl-style line per result, with the dry-run
+// suffix kubectl uses.
+func (f *writeFlags) printResults(out io.Writer, results []apply.Result, withCluster bool) {
+	suffix := apply.DryRunSuffix(f.DryRun)
+	for _, r := range results {
+		if withCluster {
+			fmt.Fprintf(out, "%s: %s%s\n", r.Cluster, r, suffix)
+		} else {
+			fmt.Fprintf(out, "%s%s\n", r, suffix)
+		}
+	}
+}
+
+// printObjects prints objects as json or yaml: one object alone, several as
+// a v1 List, as kubectl does.
+func (f *writeFlags) printObjects(out io.Writer, objs []*unstructured.Unstructured) error {
+	printer, err := f.PrintFlags.ToPrinter()
+	if err != nil {
+		return err
+	}
+	if len(objs) == 1 {
+		return printer.PrintObj(objs[0], out)
+	}
+	list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{}}}
+	for _, o := range objs {
+		list.Items = append(list.Items, *o)
+	}
+	var obj runtime.Object = list
+	return printer.PrintObj(obj, out)
+}

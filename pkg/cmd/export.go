@@ -1,0 +1,307 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/kubectl/pkg/util/templates"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
+
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/apply"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
+)
+
+var exportExample = templates.Examples(`
+	# Export the Service mysql of namespace provider-ns in cluster1
+	kubectl mcs export mysql -n provider-ns --context cluster1
+
+	# Export every Service of the namespace
+	kubectl mcs export --all -n provider-ns --context cluster1
+
+	# Show the ServiceExport that would be created, without creating it
+	kubectl mcs export mysql -n provider-ns --dry-run=client -o yaml`)
+
+// ExportOptions creates ServiceExports for Services of one cluster.
+type ExportOptions struct {
+	ConfigFlags *genericclioptions.ConfigFlags
+	genericiooptions.IOStreams
+
+	Services     []string
+	All          bool
+	AllowMissing bool
+
+	write     *writeFlags
+	cluster   *clusterset.Cluster
+	namespace string
+	now       func() time.Time
+}
+
+// NewCmdExport builds `kubectl mcs export`.
+func NewCmdExport(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &ExportOptions{ConfigFlags: configFlags, IOStreams: streams, now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "export SERVICE... [-n NAMESPACE | --all]",
+		Short: "Expose Services to the clusterset (create their ServiceExports)",
+		Long: templates.LongDesc(`
+			Expose Services of the current context's cluster to the clusterset by creating
+			a ServiceExport with the name and namespace of each Service, and write its Valid
+			condition. Run "kubectl mcs import" in the consuming cluster to make it reachable there.
+
+			An ExternalName Service cannot be exported. A Service that does not exist is an
+			error unless --allow-missing-service is given (the MCS API lets an export wait for
+			its Service). Nothing is written unless every named Service can be exported.`),
+		Example: exportExample,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.write = newWriteFlags(cmd, "exported")
+	cmd.Flags().BoolVar(&o.All, "all", false, "Export every Service of the namespace (ExternalName Services are skipped).")
+	cmd.Flags().BoolVar(&o.AllowMissing, "allow-missing-service", false, "Create the ServiceExport even if its Service does not exist yet.")
+	return cmd
+}
+
+// Complete connects to the current context and resolves its namespace.
+func (o *ExportOptions) Complete(cmd *cobra.Command, args []string) error {
+	o.Services = args
+	if err := o.write.complete(cmd); err != nil {
+		return err
+	}
+	var err error
+	o.cluster, err = connectCurrent(cmd.Context(), o.ConfigFlags)
+	if err != nil {
+		return err
+	}
+	o.namespace = o.cluster.Namespace
+	return nil
+}
+
+// Validate checks the arguments before anything is read.
+func (o *ExportOptions) Validate() error {
+	if o.All && len(o.Services) > 0 {
+		return errors.New("give Service names or --all, not both")
+	}
+	if !o.All && len(o.Services) == 0 {
+		return errors.New("name at least one Service to export (or pass --all)")
+	}
+	if o.All && o.AllowMissing {
+		return errors.New("--allow-missing-service only applies to Services named on the command line, not --all")
+	}
+	return o.write.validate()
+}
+
+// exportPlan is what export decided for one Service before writing.
+type exportPlan struct {
+	name     string
+	existing *mcsv1beta1.ServiceExport // nil: create
+	desired  *mcsv1beta1.ServiceExport
+	action   apply.Action
+}
+
+// Run reads every Service and existing export first, refuses if any named
+// Service cannot be exported, and only then writes.
+func (o *ExportOptions) Run(ctx context.Context) error {
+	c := o.cluster
+	gvr, err := c.MCSResource(clusterset.ServiceExports)
+	if err != nil {
+		return err
+	}
+	services, err := o.services(ctx)
+	if err != nil {
+		return err
+	}
+	existing, err := listExports(ctx, c, o.namespace)
+	if err != nil {
+		return err
+	}
+	now := metav1.NewTime(o.now().Truncate(time.Second))
+	var plans []exportPlan
+	var problems []error
+	for _, name := range o.Services {
+		svc := services[name]
+		if svc == nil && !o.AllowMissing {
+			problems = append(problems, c.Errorf("Service %s/%s not found (create it first, check -n/--context, or pass --allow-missing-service to export it ahead of its Service)", o.namespace, name))
+			continue
+		}
+		if svc != nil && svc.Spec.Type == corev1.ServiceTypeExternalName {
+			problems = append(problems, c.Errorf("Service %s/%s is of type ExternalName, which the MCS API cannot export (export a ClusterIP or headless Service instead)", o.namespace, name))
+			continue
+		}
+		plans = append(plans, o.plan(c, name, svc, existing[name], now))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("nothing was exported:\n%w", errors.Join(problems...))
+	}
+
+	w := &apply.Writer{Client: c.Dynamic, FieldManager: reconcile.FieldManager, DryRun: o.write.DryRun}
+	gvk := gvr.GroupVersion().WithKind("ServiceExport")
+	var results []apply.Result
+	var printed []*unstructured.Unstructured
+	for _, p := range plans {
+		obj, err := apply.ToUnstructured(p.desired, gvk)
+		if err != nil {
+			return err
+		}
+		result := apply.Result{Cluster: c.Context, Kind: "ServiceExport", Group: gvr.Group, Namespace: o.namespace, Name: p.name, Action: p.action}
+		if p.action != apply.Unchanged {
+			// Only what kubectl mcs owns: the object itself and its label. A
+			// hand-made export's spec stays its author's.
+			owned := &unstructured.Unstructured{}
+			owned.SetGroupVersionKind(gvk)
+			owned.SetNamespace(o.namespace)
+			owned.SetName(p.name)
+			owned.SetLabels(map[string]string{reconcile.ManagedByLabel: reconcile.FieldManager})
+			if obj, err = w.Apply(ctx, gvr, owned); err != nil {
+				return c.Errorf("applying ServiceExport %s/%s: %w", o.namespace, p.name, err)
+			}
+			status, err := apply.ToUnstructured(p.desired, gvk)
+			if err != nil {
+				return err
+			}
+			status = statusOnly(status)
+			if obj, err = w.ApplyStatus(ctx, gvr, status); err != nil {
+				return c.Errorf("writing the status of ServiceExport %s/%s: %w", o.namespace, p.name, err)
+			}
+		}
+		results = append(results, result)
+		printed = append(printed, obj)
+	}
+	if o.write.structured() {
+		return o.write.printObjects(o.Out, printed)
+	}
+	o.write.printResults(o.Out, results, false)
+	return nil
+}
+
+// plan renders the ServiceExport for one Service: ours (labelled), keeping
+// an existing one's spec and other conditions, with a fresh Valid condition.
+func (o *ExportOptions) plan(c *clusterset.Cluster, name string, svc *corev1.Service, existing *mcsv1beta1.ServiceExport, now metav1.Time) exportPlan {
+	desired := &mcsv1beta1.ServiceExport{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: o.namespace}}
+	action := apply.Created
+	if existing != nil {
+		desired = existing.DeepCopy()
+		action = apply.Unchanged
+	}
+	if desired.Labels[reconcile.ManagedByLabel] != reconcile.FieldManager {
+		if desired.Labels == nil {
+			desired.Labels = map[string]string{}
+		}
+		desired.Labels[reconcile.ManagedByLabel] = reconcile.FieldManager
+		if existing != nil {
+			action = apply.Configured
+		}
+	}
+	valid := reconcile.ValidCondition(c.ID, desired, svc)
+	valid.ObservedGeneration = desired.Generation
+	valid.LastTransitionTime = now
+	if meta.SetStatusCondition(&desired.Status.Conditions, valid) && action == apply.Unchanged {
+		action = apply.Configured
+	}
+	return exportPlan{name: name, existing: existing, desired: desired, action: action}
+}
+
+// services returns the Services to export by name (nil where missing).
+func (o *ExportOptions) services(ctx context.Context) (map[string]*corev1.Service, error) {
+	c := o.cluster
+	out := map[string]*corev1.Service{}
+	if o.All {
+		list, err := c.Kube.CoreV1().Services(o.namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, c.Errorf("listing Services in namespace %s: %w", o.namespace, err)
+		}
+		for i := range list.Items {
+			svc := &list.Items[i]
+			if svc.Spec.Type == corev1.ServiceTypeExternalName {
+				fmt.Fprintf(o.ErrOut, "Warning: %s: skipping Service %s/%s: ExternalName Services cannot be exported\n", c.Context, o.namespace, svc.Name)
+				continue
+			}
+			out[svc.Name] = svc
+			o.Services = append(o.Services, svc.Name)
+		}
+		if len(o.Services) == 0 {
+			return nil, c.Errorf("namespace %s has no Service that can be exported", o.namespace)
+		}
+		return out, nil
+	}
+	for _, name := range o.Services {
+		svc, err := c.Kube.CoreV1().Services(o.namespace).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			out[name] = nil
+			continue
+		}
+		if err != nil {
+			return nil, c.Errorf("reading Service %s/%s: %w", o.namespace, name, err)
+		}
+		out[name] = svc
+	}
+	return out, nil
+}
+
+// listExports reads the namespace's ServiceExports, by name.
+func listExports(ctx context.Context, c *clusterset.Cluster, namespace string) (map[string]*mcsv1beta1.ServiceExport, error) {
+	gvr, err := c.MCSResource(clusterset.ServiceExports)
+	if err != nil {
+		return nil, err
+	}
+	list, err := c.Dynamic.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, c.Errorf("listing ServiceExports in namespace %s: %w", namespace, err)
+	}
+	out := map[string]*mcsv1beta1.ServiceExport{}
+	for i := range list.Items {
+		export := &mcsv1beta1.ServiceExport{}
+		if err := apply.FromUnstructured(&list.Items[i], export); err != nil {
+			return nil, c.Errorf("decoding ServiceExport %s/%s: %w", namespace, list.Items[i].GetName(), err)
+		}
+		out[export.Name] = export
+	}
+	return out, nil
+}
+
+// statusOnly keeps what a status apply request may carry.
+func statusOnly(obj *unstructured.Unstructured) *unstructured.Unstructured {
+	out := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": obj.GetAPIVersion(),
+		"kind":       obj.GetKind(),
+		"metadata":   map[string]any{"name": obj.GetName(), "namespace": obj.GetNamespace()},
+	}}
+	if status, ok := obj.Object["status"]; ok {
+		out.Object["status"] = status
+	}
+	return out
+}
+
+// connectCurrent connects the current context (--context, else the
+// kubeconfig's) and resolves its cluster id.
+func connectCurrent(ctx context.Context, flags *genericclioptions.ConfigFlags) (*clusterset.Cluster, error) {
+	loader := &clusterset.Loader{Flags: flags}
+	name, err := loader.CurrentContext()
+	if err != nil {
+		return nil, err
+	}
+	c, err := loader.Connect(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ResolveID(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

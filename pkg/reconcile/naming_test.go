@@ -1,0 +1,60 @@
+package reconcile
+
+import (
+	"strings"
+	"testing"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+func TestDerivedServiceName(t *testing.T) {
+	long63 := strings.Repeat("a", 30) + "-" + strings.Repeat("b", 32)
+	tests := []struct {
+		service, want string
+	}{
+		{"mysql", "amcs-mysql"},
+		{strings.Repeat("x", 58), "amcs-" + strings.Repeat("x", 58)}, // exactly 63: kept whole
+		{long63, DerivedServiceName(long63)},
+	}
+	for _, tt := range tests {
+		got := DerivedServiceName(tt.service)
+		if got != tt.want {
+			t.Errorf("DerivedServiceName(%q) = %q, want %q", tt.service, got, tt.want)
+		}
+		if errs := validation.IsDNS1035Label(got); len(errs) > 0 {
+			t.Errorf("DerivedServiceName(%q) = %q is not a DNS-1035 label: %v", tt.service, got, errs)
+		}
+	}
+
+	got := DerivedServiceName(long63)
+	if len(got) != 63 || !strings.HasPrefix(got, "amcs-aaaa") {
+		t.Errorf("DerivedServiceName(63 chars) = %q (%d chars), want 63 chars starting amcs-", got, len(got))
+	}
+	// Two long names sharing their first 54 characters stay distinct.
+	other := long63[:len(long63)-1] + "c"
+	if DerivedServiceName(other) == got {
+		t.Errorf("DerivedServiceName gives %q for both %q and %q", got, long63, other)
+	}
+	// A cut that lands on a '-' must not leave "--" or a trailing '-'.
+	dashy := strings.Repeat("a", 53) + "-" + strings.Repeat("b", 9)
+	if d := DerivedServiceName(dashy); strings.Contains(d, "--") || len(validation.IsDNS1035Label(d)) > 0 {
+		t.Errorf("DerivedServiceName(%q) = %q", dashy, d)
+	}
+}
+
+func TestEndpointSliceName(t *testing.T) {
+	if got := EndpointSliceName("amcs-mysql", "cluster1", discoveryv1.AddressTypeIPv4, 0); got != "amcs-mysql.cluster1-ipv4-0" {
+		t.Errorf("EndpointSliceName = %q", got)
+	}
+	longest := EndpointSliceName(DerivedServiceName(strings.Repeat("s", 63)), strings.Repeat("c", 63), discoveryv1.AddressTypeIPv6, 12345)
+	if errs := validation.IsDNS1123Subdomain(longest); len(errs) > 0 {
+		t.Errorf("EndpointSliceName = %q is not a DNS subdomain: %v", longest, errs)
+	}
+	// The dot keeps (service, cluster) pairs apart even when dashes line up.
+	a := EndpointSliceName("amcs-a", "b-c", discoveryv1.AddressTypeIPv4, 0)
+	b := EndpointSliceName("amcs-a-b", "c", discoveryv1.AddressTypeIPv4, 0)
+	if a == b {
+		t.Errorf("EndpointSliceName collides: %q", a)
+	}
+}

@@ -1,0 +1,361 @@
+package reconcile
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
+)
+
+var (
+	serviceImportTypeMeta = metav1.TypeMeta{APIVersion: mcsv1beta1.GroupVersion.String(), Kind: "ServiceImport"}
+	serviceTypeMeta       = metav1.TypeMeta{APIVersion: corev1.SchemeGroupVersion.String(), Kind: "Service"}
+)
+
+// Fixes offered with Problems, in the words a user acts on.
+const (
+	fixNotManaged       = "rename or delete it, it is not managed by kubectl-mcs"
+	fixMissingNamespace = "create it, or pass --create-namespace"
+)
+
+// Reconcile computes the plan for one snapshot. It is pure: the snapshot is
+// not modified, and the same snapshot always gives the same plan.
+//
+// Per service (namespace/name) it decides:
+//   - the export conditions of every export read from a reachable source;
+//   - the ServiceImport, derived Service and mirrored slices, when at least
+//     one synced export is valid, or when clusters not synced in this run
+//     still back an import we manage (those clusters are retained as they
+//     are, see StaleCluster);
+//   - deletions of managed objects that no export backs any more, never of
+//     objects without our label and never of a retained cluster's slices.
+func Reconcile(s Snapshot) Plan {
+	r := newRun(&s)
+	for _, key := range r.serviceKeys() {
+		r.reconcileService(key)
+	}
+	return r.finish()
+}
+
+// objectKey names a namespaced object in the consumer.
+type objectKey struct {
+	Namespace string
+	Name      string
+}
+
+// run holds the indexes and the plan under construction of one Reconcile.
+type run struct {
+	now        metav1.Time
+	consumerID string
+	namespaces map[string]bool
+	// synced are the sources read in this run, unreachable those that could
+	// not be read; a cluster in neither was not part of the run.
+	synced      map[string]bool
+	unreachable map[string]bool
+
+	exports map[serviceKey][]*exportedService
+
+	imports          map[serviceKey]*mcsv1beta1.ServiceImport
+	services         map[objectKey]*corev1.Service
+	slicesByName     map[objectKey]*discoveryv1.EndpointSlice
+	managedSlices    map[serviceKey][]*discoveryv1.EndpointSlice
+	managedDerived   map[serviceKey][]*corev1.Service
+	missingNamespace map[string][]string // namespace -> services that need it
+
+	plan    Plan
+	changes changeLists
+}
+
+// changeLists buckets changes by the phase the caller applies them in.
+type changeLists struct {
+	imports, services, slices, statuses         []Change
+	deleteSlices, deleteServices, deleteImports []Change
+}
+
+// rendered is everything desired in the consumer for one service.
+type rendered struct {
+	serviceImport *mcsv1beta1.ServiceImport
+	service       *corev1.Service
+	slices        []discoveryv1.EndpointSlice
+}
+
+// retainedCluster is a cluster that was not synced in this run but still
+// backs an import, with the slices mirrored from it earlier.
+type retainedCluster struct {
+	id     string
+	slices []string
+}
+
+func newRun(s *Snapshot) *run {
+	r := &run{
+		now:              s.Now,
+		consumerID:       s.Consumer.ClusterID,
+		namespaces:       map[string]bool{},
+		synced:           map[string]bool{},
+		unreachable:      map[string]bool{},
+		exports:          map[serviceKey][]*exportedService{},
+		imports:          map[serviceKey]*mcsv1beta1.ServiceImport{},
+		services:         map[objectKey]*corev1.Service{},
+		slicesByName:     map[objectKey]*discoveryv1.EndpointSlice{},
+		managedSlices:    map[serviceKey][]*discoveryv1.EndpointSlice{},
+		managedDerived:   map[serviceKey][]*corev1.Service{},
+		missingNamespace: map[string][]string{},
+	}
+	for _, ns := range s.Consumer.Namespaces {
+		r.namespaces[ns] = true
+	}
+	r.indexSources(s.Sources)
+	r.indexConsumer(&s.Consumer)
+	return r
+}
+
+// indexSources indexes the exports of every usable source. A source whose
+// id is not a DNS label, or is shared with another source, is reported and
+// left out: its slices would be mislabeled or mixed with another cluster's.
+func (r *run) indexSources(sources []Source) {
+	count := map[string]int{}
+	for i := range sources {
+		count[sources[i].ClusterID]++
+	}
+	reported := map[string]bool{}
+	report := func(id, message, fix string) {
+		if !reported[id] {
+			reported[id] = true
+			r.plan.Problems = append(r.plan.Problems, Problem{Cluster: id, Kind: KindCluster, Name: id, Message: message, Fix: fix})
+		}
+	}
+	for i := range sources {
+		src := &sources[i]
+		id := src.ClusterID
+		if errs := validation.IsDNS1123Label(id); len(errs) > 0 {
+			report(id, fmt.Sprintf("cluster id %q is not a DNS label: %s", id, strings.Join(errs, "; ")),
+				"give the cluster a DNS-label id (ClusterProperty cluster.clusterset.k8s.io, KEP-2149)")
+			continue
+		}
+		if count[id] > 1 {
+			report(id, fmt.Sprintf("cluster id %q is used by %d source clusters", id, count[id]),
+				"give every cluster its own id (ClusterProperty cluster.clusterset.k8s.io, KEP-2149)")
+			// Treated as unreachable: its mirrored slices stay untouched.
+			r.unreachable[id] = true
+			continue
+		}
+		if src.Unreachable {
+			r.unreachable[id] = true
+			continue
+		}
+		r.synced[id] = true
+		r.indexSource(src)
+	}
+}
+
+func (r *run) indexSource(src *Source) {
+	services := make(map[objectKey]*corev1.Service, len(src.Services))
+	for i := range src.Services {
+		svc := &src.Services[i]
+		services[objectKey{svc.Namespace, svc.Name}] = svc
+	}
+	slicesByService := map[serviceKey][]*discoveryv1.EndpointSlice{}
+	for i := range src.EndpointSlices {
+		s := &src.EndpointSlices[i]
+		name := s.Labels[discoveryv1.LabelServiceName]
+		// Slices we mirrored into this cluster (it may consume as well) are
+		// not its own endpoints.
+		if name == "" || s.Labels[discoveryv1.LabelManagedBy] == FieldManager {
+			continue
+		}
+		key := serviceKey{s.Namespace, name}
+		slicesByService[key] = append(slicesByService[key], s)
+	}
+	for i := range src.Exports {
+		e := &src.Exports[i]
+		key := serviceKey{e.Namespace, e.Name}
+		r.exports[key] = append(r.exports[key],
+			newExportedService(src.ClusterID, e, services[objectKey(key)], slicesByService[key]))
+	}
+}
+
+// indexConsumer indexes the consumer's objects in the namespaces in scope.
+func (r *run) indexConsumer(c *Consumer) {
+	for i := range c.Imports {
+		im := &c.Imports[i]
+		if r.namespaces[im.Namespace] {
+			r.imports[serviceKey{im.Namespace, im.Name}] = im
+		}
+	}
+	for i := range c.Services {
+		svc := &c.Services[i]
+		if !r.namespaces[svc.Namespace] {
+			continue
+		}
+		r.services[objectKey{svc.Namespace, svc.Name}] = svc
+		if owner := svc.Labels[mcsv1beta1.LabelServiceName]; owner != "" && isManaged(svc.Labels) {
+			key := serviceKey{svc.Namespace, owner}
+			r.managedDerived[key] = append(r.managedDerived[key], svc)
+		}
+	}
+	for i := range c.EndpointSlices {
+		s := &c.EndpointSlices[i]
+		if !r.namespaces[s.Namespace] {
+			continue
+		}
+		r.slicesByName[objectKey{s.Namespace, s.Name}] = s
+		if owner := s.Labels[mcsv1beta1.LabelServiceName]; owner != "" && isManagedSlice(s) {
+			key := serviceKey{s.Namespace, owner}
+			r.managedSlices[key] = append(r.managedSlices[key], s)
+		}
+	}
+}
+
+func isManaged(labels map[string]string) bool { return labels[ManagedByLabel] == FieldManager }
+
+func isManagedSlice(s *discoveryv1.EndpointSlice) bool {
+	return s.Labels[discoveryv1.LabelManagedBy] == FieldManager
+}
+
+// serviceKeys lists every service this run has to decide about: exported by
+// a synced source, or already present in the consumer as a managed object.
+// Hand-made imports nobody exports are not ours to decide about.
+func (r *run) serviceKeys() []serviceKey {
+	set := map[serviceKey]bool{}
+	for k := range r.exports {
+		set[k] = true
+	}
+	for k, im := range r.imports {
+		if isManaged(im.Labels) {
+			set[k] = true
+		}
+	}
+	for k := range r.managedSlices {
+		set[k] = true
+	}
+	for k := range r.managedDerived {
+		set[k] = true
+	}
+	return slices.SortedFunc(maps.Keys(set), compareServiceKeys)
+}
+
+func (r *run) reconcileService(key serviceKey) {
+	exports := r.exports[key]
+	sortByPrecedence(exports)
+	var valid []*exportedService
+	for _, e := range exports {
+		if e.valid.ok {
+			valid = append(valid, e)
+		}
+	}
+
+	if !r.namespaces[key.Namespace] {
+		if len(valid) > 0 {
+			r.missingNamespace[key.Namespace] = append(r.missingNamespace[key.Namespace], key.Name)
+			return
+		}
+		// Nothing to import; the exports still learn why.
+		r.addExportStatuses(exports, nil, nil)
+		return
+	}
+
+	observedImport := r.imports[key]
+	retained := r.retainedClusters(key, observedImport)
+	var merged *mergedExports
+	if len(valid) > 0 {
+		m := mergeExports(valid)
+		merged = &m
+	}
+	desired := r.render(key, valid, merged, retained, observedImport)
+	if problems := r.ownershipProblems(key, desired); len(problems) > 0 {
+		r.plan.Problems = append(r.plan.Problems, problems...)
+		return
+	}
+
+	r.addExportStatuses(exports, valid, merged)
+	if desired != nil {
+		r.addDesired(desired, observedImport)
+	}
+	live := len(valid) > 0 || len(retained) > 0
+	r.addDeletions(key, desired, retained, live, observedImport)
+	r.addStale(key, retained)
+}
+
+// retainedClusters are the clusters that back the import without being
+// synced in this run: listed in the status of the import we manage, or the
+// source of slices we mirrored. Their slices are left as they are.
+func (r *run) retainedClusters(key serviceKey, observed *mcsv1beta1.ServiceImport) []retainedCluster {
+	byID := map[string][]string{}
+	if observed != nil && isManaged(observed.Labels) {
+		for _, c := range observed.Status.Clusters {
+			if !r.synced[c.Cluster] {
+				byID[c.Cluster] = byID[c.Cluster]
+			}
+		}
+	}
+	for _, s := range r.managedSlices[key] {
+		if id := s.Labels[mcsv1beta1.LabelSourceCluster]; id != "" && !r.synced[id] {
+			byID[id] = append(byID[id], s.Name)
+		}
+	}
+	out := make([]retainedCluster, 0, len(byID))
+	for _, id := range slices.Sorted(maps.Keys(byID)) {
+		names := byID[id]
+		slices.Sort(names)
+		out = append(out, retainedCluster{id: id, slices: names})
+	}
+	return out
+}
+
+// finish reports missing namespaces, sorts every list and lays the changes
+// out in apply order: imports, derived Services, slices, export statuses,
+// then deletions from the leaves up (slices, Services, imports).
+func (r *run) finish() Plan {
+	for _, ns := range slices.Sorted(maps.Keys(r.missingNamespace)) {
+		names := r.missingNamespace[ns]
+		slices.Sort(names)
+		r.plan.Problems = append(r.plan.Problems, Problem{Cluster: r.consumerID, Kind: KindNamespace, Name: ns,
+			Message: fmt.Sprintf("namespace %s does not exist in %s; it is needed to import %s", ns, r.consumerID, strings.Join(names, ", ")),
+			Fix:     fixMissingNamespace})
+	}
+	p := &r.plan
+	slices.SortFunc(p.Problems, func(a, b Problem) int {
+		return compareStrings(a.Cluster, b.Cluster, a.Namespace, b.Namespace, a.Kind, b.Kind, a.Name, b.Name, a.Message, b.Message)
+	})
+	slices.SortFunc(p.Imports, func(a, b mcsv1beta1.ServiceImport) int {
+		return compareStrings(a.Namespace, b.Namespace, a.Name, b.Name)
+	})
+	slices.SortFunc(p.Services, func(a, b corev1.Service) int {
+		return compareStrings(a.Namespace, b.Namespace, a.Name, b.Name)
+	})
+	slices.SortFunc(p.EndpointSlices, func(a, b discoveryv1.EndpointSlice) int {
+		return compareStrings(a.Namespace, b.Namespace, a.Name, b.Name)
+	})
+	slices.SortFunc(p.ExportStatuses, func(a, b ExportStatus) int {
+		return compareStrings(a.Cluster, b.Cluster, a.Namespace, b.Namespace, a.Name, b.Name)
+	})
+	slices.SortFunc(p.Stale, func(a, b StaleCluster) int {
+		return compareStrings(a.Namespace, b.Namespace, a.Service, b.Service, a.Cluster, b.Cluster)
+	})
+	c := &r.changes
+	for _, bucket := range [][]Change{c.imports, c.services, c.slices, c.statuses, c.deleteSlices, c.deleteServices, c.deleteImports} {
+		slices.SortFunc(bucket, compareChanges)
+		p.Changes = append(p.Changes, bucket...)
+	}
+	return *p
+}
+
+func compareChanges(a, b Change) int {
+	return compareStrings(a.Cluster, b.Cluster, a.Namespace, b.Namespace, a.Name, b.Name)
+}
+
+// compareStrings compares pairs (a0, b0), (a1, b1), ... in turn.
+func compareStrings(pairs ...string) int {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if c := strings.Compare(pairs[i], pairs[i+1]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
