@@ -27,6 +27,9 @@ const (
 	Configured Action = "configured"
 	Unchanged  Action = "unchanged"
 	Deleted    Action = "deleted"
+	// Replaced: deleted and created again, for a change the API cannot make
+	// in place.
+	Replaced Action = "replaced"
 )
 
 // Result is one line of a verb's report.
@@ -153,4 +156,8 @@ func ToUnstructured(obj runtime.Object, gvk schema.GroupVersionKind) (*unstructu
 // FromUnstructured converts a dynamic-client object into a typed one.
 func FromUnstructured(u *unstructured.Unstructured, into any) error {
 	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into)
+}
+
+func metaOf(namespace, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: namespace, Name: name}
 }

@@ -77,6 +77,9 @@ func (c *Cluster) Wrap(err error) error {
 // to the current context.
 type Loader struct {
 	Flags *genericclioptions.ConfigFlags
+	// OnConnect, if set, sees every cluster as it is connected (tests use it
+	// to read the request counters after a command).
+	OnConnect func(*Cluster)
 }
 
 // CurrentContext returns the context --context names, else the
@@ -157,10 +160,14 @@ func (l *Loader) Connect(contextName string) (*Cluster, error) {
 	if cl := raw.Clusters[kctx.Cluster]; cl != nil && cl.Server != "" {
 		server = cl.Server
 	}
-	return &Cluster{
+	c := &Cluster{
 		Context: contextName, Server: server, Namespace: ns,
 		Config: cfg, Kube: kube, Dynamic: dyn, Discovery: disco, Requests: counter,
-	}, nil
+	}
+	if l.OnConnect != nil {
+		l.OnConnect(c)
+	}
+	return c, nil
 }
 
 // flagsFor derives the flags for another context: same kubeconfig, cache,

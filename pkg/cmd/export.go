@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/kubectl/pkg/util/templates"
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
@@ -34,7 +33,7 @@ var exportExample = templates.Examples(`
 
 // ExportOptions creates ServiceExports for Services of one cluster.
 type ExportOptions struct {
-	ConfigFlags *genericclioptions.ConfigFlags
+	Loader *clusterset.Loader
 	genericiooptions.IOStreams
 
 	Services     []string
@@ -48,8 +47,8 @@ type ExportOptions struct {
 }
 
 // NewCmdExport builds `kubectl mcs export`.
-func NewCmdExport(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ExportOptions{ConfigFlags: configFlags, IOStreams: streams, now: time.Now}
+func NewCmdExport(loader *clusterset.Loader, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &ExportOptions{Loader: loader, IOStreams: streams, now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "export SERVICE... [-n NAMESPACE | --all]",
 		Short: "Expose Services to the clusterset (create their ServiceExports)",
@@ -85,7 +84,7 @@ func (o *ExportOptions) Complete(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	var err error
-	o.cluster, err = connectCurrent(cmd.Context(), o.ConfigFlags)
+	o.cluster, err = connectCurrent(cmd.Context(), o.Loader)
 	if err != nil {
 		return err
 	}
@@ -290,8 +289,7 @@ func statusOnly(obj *unstructured.Unstructured) *unstructured.Unstructured {
 
 // connectCurrent connects the current context (--context, else the
 // kubeconfig's) and resolves its cluster id.
-func connectCurrent(ctx context.Context, flags *genericclioptions.ConfigFlags) (*clusterset.Cluster, error) {
-	loader := &clusterset.Loader{Flags: flags}
+func connectCurrent(ctx context.Context, loader *clusterset.Loader) (*clusterset.Cluster, error) {
 	name, err := loader.CurrentContext()
 	if err != nil {
 		return nil, err

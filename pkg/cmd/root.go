@@ -9,10 +9,13 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
 	// Load every client-go auth provider (OIDC, exec, ...) so any kubeconfig
 	// that works with kubectl works with the plugin.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
 )
 
 var rootLong = templates.LongDesc(`
@@ -33,7 +36,13 @@ var rootExample = templates.Examples(`
 // NewCmdMCS builds the root `kubectl mcs` command with kubectl's standard
 // connection flags (--kubeconfig, --context, -n, --request-timeout, ...).
 func NewCmdMCS(streams genericiooptions.IOStreams) *cobra.Command {
-	configFlags := genericclioptions.NewConfigFlags(true)
+	return NewCmdMCSWithLoader(streams, &clusterset.Loader{Flags: genericclioptions.NewConfigFlags(true)})
+}
+
+// NewCmdMCSWithLoader builds the root command around a given loader, whose
+// Flags become the command's connection flags (tests hook OnConnect).
+func NewCmdMCSWithLoader(streams genericiooptions.IOStreams, loader *clusterset.Loader) *cobra.Command {
+	configFlags := loader.Flags
 	cmd := &cobra.Command{
 		Use:     "mcs",
 		Short:   "Export, import, inspect and resolve Multi-Cluster Services",
@@ -50,7 +59,13 @@ func NewCmdMCS(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd.SetErr(streams.ErrOut)
 	configFlags.AddFlags(cmd.PersistentFlags())
 
-	cmd.AddCommand(NewCmdVersion(streams))
+	cmd.AddCommand(
+		NewCmdExport(loader, streams),
+		NewCmdUnexport(loader, streams),
+		NewCmdImport(loader, streams),
+		NewCmdCRDs(loader, streams),
+		NewCmdVersion(streams),
+	)
 	return cmd
 }
 

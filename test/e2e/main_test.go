@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -22,6 +23,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	flag.Parse()
 	if testing.Short() {
 		fmt.Println("e2e: skipped in -short mode")
 		return m.Run()
@@ -30,13 +32,13 @@ func run(m *testing.M) int {
 	defer cancel()
 	start := time.Now()
 	var err error
-	clusters, err = localcluster.Start(ctx, localcluster.Options{Clusters: 2, Log: os.Stderr})
+	clusters, err = localcluster.Start(ctx, localcluster.Options{Clusters: 3, Log: os.Stderr})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting local clusters:", err)
 		return 1
 	}
 	defer clusters.Stop()
-	fmt.Fprintf(os.Stderr, "e2e: two clusters up in %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "e2e: three clusters up in %s\n", time.Since(start).Round(time.Millisecond))
 	return m.Run()
 }
 
