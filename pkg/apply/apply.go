@@ -58,7 +58,7 @@ func (r Result) QualifiedName() string {
 	}
 	name := kind + "/" + r.Name
 	if r.Subject != "" {
-		name += " (" + r.Subject + ")"
+		name += " " + r.Subject
 	}
 	return name
 }

@@ -47,11 +47,12 @@ func (f *writeFlags) validate() error {
 func (f *writeFlags) structured() bool { return *f.PrintFlags.OutputFormat != "" }
 
 // printResults prints one kubectl-style line per result, with the dry-run
-// suffix kubectl uses.
-func (f *writeFlags) printResults(out io.Writer, results []apply.Result, withCluster bool) {
+// suffix kubectl uses. Results of clusters other than home (the context the
+// command acts on) start with that cluster's context name.
+func (f *writeFlags) printResults(out io.Writer, results []apply.Result, home string) {
 	suffix := apply.DryRunSuffix(f.DryRun)
 	for _, r := range results {
-		if withCluster {
+		if r.Cluster != home {
 			fmt.Fprintf(out, "%s: %s%s\n", r.Cluster, r, suffix)
 		} else {
 			fmt.Fprintf(out, "%s%s\n", r, suffix)

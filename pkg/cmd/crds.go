@@ -101,7 +101,7 @@ func (o *CRDsInstallOptions) Run(ctx context.Context, clustersGiven bool) error 
 			return err
 		}
 	} else {
-		o.write.printResults(o.Out, results, len(clusters) > 1)
+		o.write.printResults(o.Out, results, homeContext(clusters))
 	}
 	return errors.Join(errs...)
 }
@@ -193,4 +193,12 @@ func contextsToClusters(ctx context.Context, loader *clusterset.Loader, list str
 		out = append(out, c)
 	}
 	return out, errors.Join(errs...)
+}
+
+// homeContext is the context whose results need no prefix: the only one.
+func homeContext(clusters []*clusterset.Cluster) string {
+	if len(clusters) == 1 {
+		return clusters[0].Context
+	}
+	return ""
 }

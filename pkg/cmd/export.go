@@ -185,7 +185,7 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 	if o.write.structured() {
 		return o.write.printObjects(o.Out, printed)
 	}
-	o.write.printResults(o.Out, results, false)
+	o.write.printResults(o.Out, results, c.Context)
 	return nil
 }
 

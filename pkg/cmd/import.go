@@ -149,7 +149,7 @@ func (o *ImportOptions) Run(ctx context.Context) error {
 	if o.write.structured() {
 		return o.write.printObjects(o.Out, objects)
 	}
-	o.write.printResults(o.Out, results, false)
+	o.write.printResults(o.Out, results, o.consumer.Context)
 	return nil
 }
 

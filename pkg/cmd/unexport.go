@@ -109,6 +109,6 @@ func (o *UnexportOptions) Run(ctx context.Context) error {
 	if o.write.structured() {
 		return o.write.printObjects(o.Out, deleted)
 	}
-	o.write.printResults(o.Out, results, false)
+	o.write.printResults(o.Out, results, c.Context)
 	return nil
 }

@@ -28,10 +28,18 @@ func run(m *testing.M) int {
 		fmt.Println("e2e: skipped in -short mode")
 		return m.Run()
 	}
+	// kubectl's discovery cache is keyed by host:port; ports of earlier runs
+	// get reused, so give every run a cache of its own.
+	cacheDir, err := os.MkdirTemp("", "kubectl-mcs-e2e-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(cacheDir)
+	os.Setenv("KUBECACHEDIR", cacheDir)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
-	var err error
 	clusters, err = localcluster.Start(ctx, localcluster.Options{Clusters: 3, Log: os.Stderr})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting local clusters:", err)
