@@ -56,25 +56,47 @@ func runDemo(ctx context.Context, plugin string, n int) error {
 		fmt.Printf("%s: EndpointSlice endpoint %s -> %s (made by the real endpointslice controller)\n", provider.Name, host, addrs[host])
 	}
 
+	cacheDir, err := os.MkdirTemp("", "kubectl-mcs-demo-cache-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(cacheDir)
 	run := func(args ...string) error {
 		fmt.Printf("\n$ kubectl mcs %s\n", strings.Join(args, " "))
 		cmd := exec.CommandContext(ctx, plugin, args...)
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+set.Kubeconfig)
+		// A discovery cache of its own: the clusters' ports are ephemeral.
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+set.Kubeconfig, "KUBECACHEDIR="+cacheDir)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
 		return cmd.Run()
 	}
 	step("kubectl mcs, with KUBECONFIG=%s", set.Kubeconfig)
-	if err := run("version"); err != nil {
-		return err
+	for _, args := range [][]string{
+		{"version"},
+		{"crds", "check", "--clusters", provider.Name + "," + consumer.Name},
+		// Seed step 1.3: the ServiceExport, without writing YAML.
+		{"export", "mysql", "-n", "provider-ns", "--context", provider.Name},
+		// Seed step 2: namespace, ServiceImport, derived Service and
+		// EndpointSlices in the consumer, in one command.
+		{"import", "mysql", "-n", "provider-ns", "--from", provider.Name, "--context", consumer.Name, "--create-namespace"},
+		// Nothing changed since: nothing is written.
+		{"import", "mysql", "-n", "provider-ns", "--from", provider.Name, "--context", consumer.Name},
+	} {
+		if err := run(args...); err != nil {
+			return fmt.Errorf("kubectl mcs %s: %w", strings.Join(args, " "), err)
+		}
 	}
 
-	step("DNS: a real CoreDNS reading %s's API", provider.Name)
-	dns, err := provider.StartCoreDNS(ctx, "")
+	step("Seed step 3: DNS in %s, from a real CoreDNS reading its API (multicluster clusterset.local)", consumer.Name)
+	dns, err := consumer.StartCoreDNS(ctx, "")
 	if err != nil {
 		return err
 	}
-	_ = consumer
-	for _, name := range []string{"mysql-0.mysql.provider-ns.svc.cluster.local", "mysql-1.mysql.provider-ns.svc.cluster.local"} {
+	for _, name := range []string{
+		"mysql-0.amcs-mysql.provider-ns.svc.cluster.local",
+		"mysql-1.amcs-mysql.provider-ns.svc.cluster.local",
+		"mysql-0." + provider.Name + ".mysql.provider-ns.svc.clusterset.local",
+		"mysql.provider-ns.svc.clusterset.local",
+	} {
 		if err := dig(ctx, dns, name); err != nil {
 			return err
 		}

@@ -78,10 +78,10 @@ func up(ctx context.Context, dir string, n int) error {
 func printState(st *state) {
 	fmt.Printf("Local clusters are running (pid %d). Use them with:\n\n", st.PID)
 	fmt.Printf("  export KUBECONFIG=%s\n", st.Kubeconfig)
-	fmt.Printf("  kubectl mcs version\n\n")
+	fmt.Printf("  kubectl mcs export mysql -n provider-ns --context cluster1\n")
+	fmt.Printf("  kubectl mcs import mysql -n provider-ns --from cluster1 --context cluster2 --create-namespace\n\n")
 	for _, name := range sortedKeys(st.DNS) {
-		fmt.Printf("CoreDNS for %s: %s (e.g. dig @%s -p %s mysql-0.mysql.provider-ns.svc.cluster.local)\n",
-			name, st.DNS[name], hostOf(st.DNS[name]), portOf(st.DNS[name]))
+		fmt.Printf("CoreDNS for %s: dig @%s -p %s NAME\n", name, hostOf(st.DNS[name]), portOf(st.DNS[name]))
 	}
 	fmt.Println("\nStop them with: make demo-down")
 }
