@@ -63,6 +63,7 @@ func NewCmdMCSWithLoader(streams genericiooptions.IOStreams, loader *clusterset.
 		NewCmdExport(loader, streams),
 		NewCmdUnexport(loader, streams),
 		NewCmdImport(loader, streams),
+		NewCmdStatus(loader, streams),
 		NewCmdCRDs(loader, streams),
 		NewCmdVersion(streams),
 	)

@@ -471,4 +471,3 @@ func waitNXDOMAIN(ctx context.Context, t *testing.T, dns *localcluster.CoreDNS, 
 		t.Errorf("%s still resolves to %v, want NXDOMAIN", name, addrs)
 	}
 }
-

@@ -1,0 +1,614 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/kubectl/pkg/util/templates"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
+
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/printers"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
+)
+
+// ClustersEnv is the environment variable that names the clusterset (a
+// comma-separated list of kubeconfig contexts) when --clusters is not given.
+const ClustersEnv = "KUBECTL_MCS_CLUSTERS"
+
+// StatusOptions shows every export and import across a clusterset.
+type StatusOptions struct {
+	Loader *clusterset.Loader
+	genericiooptions.IOStreams
+
+	Services      []string
+	Clusters      string
+	AllNamespaces bool
+	Output        string
+
+	clustersGiven bool
+	now           func() time.Time
+	getenv        func(string) string
+}
+
+// NewCmdStatus builds `kubectl mcs status`.
+func NewCmdStatus(loader *clusterset.Loader, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &StatusOptions{Loader: loader, IOStreams: streams, now: time.Now, getenv: os.Getenv}
+	cmd := &cobra.Command{
+		Use:   "status [SERVICE...] [--clusters CONTEXT,...] [-n NAMESPACE | -A]",
+		Short: "Show every exported and imported service across the clusterset",
+		Long: templates.LongDesc(`
+			One table of every exported and imported service across a clusterset: who exports
+			it, where it is imported, its ports, endpoints and conflicts. An import that no
+			longer matches what its sources export is flagged STALE, with the command that
+			fixes it.
+
+			The clusterset is a list of kubeconfig contexts: --clusters, else $` + ClustersEnv + `,
+			else every context of the kubeconfig. Clusters are read in parallel; one that cannot be
+			read is reported by name while the others are still shown, and the exit code is 1.`),
+		Example: templates.Examples(`
+			kubectl mcs status -A --clusters cluster1,cluster2
+			kubectl mcs status mysql -n provider-ns -o wide
+			KUBECTL_MCS_CLUSTERS=cluster1,cluster2 kubectl mcs status -A -o yaml`),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Services = args
+			o.clustersGiven = cmd.Flags().Changed("clusters")
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&o.Clusters, "clusters", "", "Kubeconfig contexts of the clusterset, comma separated (default $"+ClustersEnv+", else all contexts).")
+	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Show services of every namespace.")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml.")
+	return cmd
+}
+
+// Validate checks the flags.
+func (o *StatusOptions) Validate() error {
+	switch o.Output {
+	case "", "wide", "json", "yaml":
+	default:
+		return fmt.Errorf("--output %q is not supported by status (use wide, json or yaml)", o.Output)
+	}
+	if o.AllNamespaces && o.Loader.Flags.Namespace != nil && *o.Loader.Flags.Namespace != "" {
+		return errors.New("give -n NAMESPACE or -A, not both")
+	}
+	return nil
+}
+
+// clustersetContexts resolves the clusterset and says where it came from.
+func clustersetContexts(loader *clusterset.Loader, flagValue string, given bool, getenv func(string) string) ([]string, string, error) {
+	if given {
+		names, err := clusterset.ParseContextList("clusters", flagValue)
+		return names, "--clusters", err
+	}
+	if env := getenv(ClustersEnv); env != "" {
+		names, err := clusterset.ParseContextList("clusters", env)
+		if err != nil {
+			return nil, "", fmt.Errorf("$%s: %w", ClustersEnv, err)
+		}
+		return names, "$" + ClustersEnv, nil
+	}
+	names, err := loader.Contexts()
+	if err != nil {
+		return nil, "", err
+	}
+	if len(names) == 0 {
+		return nil, "", errors.New("the kubeconfig has no contexts (pass --kubeconfig, or --clusters)")
+	}
+	return names, "all contexts of the kubeconfig", nil
+}
+
+// ClusterReport is one cluster of the clusterset as status saw it.
+type ClusterReport struct {
+	Context string `json:"context"`
+	ID      string `json:"id,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// ServiceStatus is one row of the status table.
+type ServiceStatus struct {
+	Namespace  string         `json:"namespace"`
+	Service    string         `json:"service"`
+	Type       string         `json:"type,omitempty"`
+	ExportedBy []ExportState  `json:"exportedBy,omitempty"`
+	ImportedIn []ImportState  `json:"importedIn,omitempty"`
+	Ports      []string       `json:"ports,omitempty"`
+	Endpoints  EndpointCounts `json:"endpoints"`
+	Conflicts  []string       `json:"conflicts,omitempty"`
+	Created    *metav1.Time   `json:"created,omitempty"`
+	DNSNames   []string       `json:"dnsNames,omitempty"`
+	Derived    string         `json:"derivedService,omitempty"`
+	IPs        []string       `json:"ips,omitempty"`
+}
+
+// ExportState is one cluster's export of a service.
+type ExportState struct {
+	Cluster string `json:"cluster"`
+	Valid   bool   `json:"valid"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// ImportState is one consumer's import of a service.
+type ImportState struct {
+	Cluster   string         `json:"cluster"`
+	Endpoints EndpointCounts `json:"endpoints"`
+	Stale     bool           `json:"stale"`
+	Fix       string         `json:"fix,omitempty"`
+}
+
+// EndpointCounts are ready and total endpoints.
+type EndpointCounts struct {
+	Ready int `json:"ready"`
+	Total int `json:"total"`
+}
+
+func (e EndpointCounts) String() string { return fmt.Sprintf("%d/%d", e.Ready, e.Total) }
+
+// StatusReport is what -o json|yaml prints.
+type StatusReport struct {
+	Clusters []ClusterReport `json:"clusters"`
+	Services []ServiceStatus `json:"services"`
+}
+
+// clusterState is what status read from one cluster.
+type clusterState struct {
+	cluster  *clusterset.Cluster
+	source   reconcile.Source
+	consumer reconcile.Consumer
+	err      error
+}
+
+// Run reads every cluster in parallel and prints the table.
+func (o *StatusOptions) Run(ctx context.Context) error {
+	contexts, origin, err := clustersetContexts(o.Loader, o.Clusters, o.clustersGiven, o.getenv)
+	if err != nil {
+		return err
+	}
+	if origin != "--clusters" {
+		fmt.Fprintf(o.ErrOut, "Clusterset from %s: %s\n", origin, strings.Join(contexts, ", "))
+	}
+	scope := snapshot.Scope{Services: o.Services}
+	if !o.AllNamespaces {
+		current, err := o.Loader.CurrentContext()
+		if err == nil {
+			if c, err := o.Loader.Connect(current); err == nil {
+				scope.Namespace = c.Namespace
+			}
+		}
+		if scope.Namespace == "" {
+			scope.Namespace = "default"
+		}
+		if o.Loader.Flags.Namespace != nil && *o.Loader.Flags.Namespace != "" {
+			scope.Namespace = *o.Loader.Flags.Namespace
+		}
+	}
+	states := o.read(ctx, contexts, scope)
+	report := buildStatus(states, o.now())
+	var failed []string
+	for _, cr := range report.Clusters {
+		if cr.Error != "" {
+			failed = append(failed, cr.Context)
+		}
+	}
+	switch o.Output {
+	case "json", "yaml":
+		if err := printers.Structured(o.Out, o.Output, report); err != nil {
+			return err
+		}
+	default:
+		if err := printStatusTable(o.Out, report, o.Output == "wide", scope, o.now()); err != nil {
+			return err
+		}
+	}
+	for _, cr := range report.Clusters {
+		if cr.Error != "" {
+			fmt.Fprintf(o.ErrOut, "error: %s\n", cr.Error)
+		}
+	}
+	if len(failed) > 0 {
+		return &ExitError{Code: 1}
+	}
+	return nil
+}
+
+// read connects every context and reads it, in parallel; contexts that are
+// the same API server are read once, and a failure stays with its cluster.
+func (o *StatusOptions) read(ctx context.Context, contexts []string, scope snapshot.Scope) []*clusterState {
+	var states []*clusterState
+	var clusters []*clusterset.Cluster
+	seen := map[string]bool{}
+	for _, name := range contexts {
+		c, err := o.Loader.Connect(name)
+		if err != nil {
+			states = append(states, &clusterState{cluster: &clusterset.Cluster{Context: name}, err: err})
+			continue
+		}
+		if seen[c.Server] {
+			continue
+		}
+		seen[c.Server] = true
+		states = append(states, &clusterState{cluster: c})
+		clusters = append(clusters, c)
+	}
+	errs := clusterset.ForEach(ctx, clusters, func(ctx context.Context, c *clusterset.Cluster) error {
+		st := states[slices.IndexFunc(states, func(s *clusterState) bool { return s.cluster == c })]
+		if err := c.ResolveID(ctx); err != nil {
+			return err
+		}
+		var err error
+		if st.source, err = snapshot.ReadSource(ctx, c, scope); err != nil {
+			return err
+		}
+		st.consumer, err = snapshot.ReadConsumer(ctx, c, scope)
+		return err
+	})
+	for i, c := range clusters {
+		if errs[i] != nil {
+			states[slices.IndexFunc(states, func(s *clusterState) bool { return s.cluster == c })].err = errs[i]
+		}
+	}
+	// Two reachable clusters with one id would be indistinguishable in DNS.
+	byID := map[string]*clusterState{}
+	for _, st := range states {
+		if st.err != nil || st.cluster.ID == "" {
+			continue
+		}
+		if prev, ok := byID[st.cluster.ID]; ok {
+			st.err = st.cluster.Errorf("has the same cluster id %q as context %q (give one a ClusterProperty %s with a distinct id)", st.cluster.ID, prev.cluster.Context, clusterset.ClusterIDProperty)
+			continue
+		}
+		byID[st.cluster.ID] = st
+	}
+	return states
+}
+
+type serviceKey struct{ namespace, name string }
+
+// buildStatus merges what every cluster holds into one row per service,
+// and re-runs the reconcile library per import to spot drift.
+func buildStatus(states []*clusterState, now time.Time) StatusReport {
+	report := StatusReport{Clusters: []ClusterReport{}, Services: []ServiceStatus{}}
+	rows := map[serviceKey]*ServiceStatus{}
+	row := func(ns, name string) *ServiceStatus {
+		k := serviceKey{ns, name}
+		if rows[k] == nil {
+			rows[k] = &ServiceStatus{Namespace: ns, Service: name, Derived: reconcile.DerivedServiceName(name)}
+		}
+		return rows[k]
+	}
+	var healthy []*clusterState
+	for _, st := range states {
+		cr := ClusterReport{Context: st.cluster.Context, ID: st.cluster.ID}
+		if st.err != nil {
+			cr.Error = st.err.Error()
+		} else {
+			healthy = append(healthy, st)
+		}
+		report.Clusters = append(report.Clusters, cr)
+	}
+	slices.SortFunc(report.Clusters, func(a, b ClusterReport) int { return strings.Compare(a.Context, b.Context) })
+
+	for _, st := range healthy {
+		id := st.cluster.ID
+		services := map[serviceKey]*corev1.Service{}
+		for i := range st.source.Services {
+			s := &st.source.Services[i]
+			services[serviceKey{s.Namespace, s.Name}] = s
+		}
+		for i := range st.source.Exports {
+			e := &st.source.Exports[i]
+			r := row(e.Namespace, e.Name)
+			valid := meta.FindStatusCondition(e.Status.Conditions, string(mcsv1beta1.ServiceExportConditionValid))
+			svc := services[serviceKey{e.Namespace, e.Name}]
+			es := ExportState{Cluster: id, Valid: svc != nil && svc.Spec.Type != corev1.ServiceTypeExternalName}
+			if valid != nil && valid.Status != metav1.ConditionTrue {
+				es.Reason = valid.Reason
+			} else if svc == nil {
+				es.Reason = string(mcsv1beta1.ServiceExportReasonNoService)
+			}
+			r.ExportedBy = append(r.ExportedBy, es)
+			if c := meta.FindStatusCondition(e.Status.Conditions, string(mcsv1beta1.ServiceExportConditionConflict)); c != nil && c.Status == metav1.ConditionTrue {
+				for _, reason := range strings.Split(c.Reason, ",") {
+					if reason = strings.TrimSpace(reason); reason != "" && !slices.Contains(r.Conflicts, reason) {
+						r.Conflicts = append(r.Conflicts, reason)
+					}
+				}
+			}
+			if r.Created == nil || e.CreationTimestamp.Before(r.Created) {
+				t := e.CreationTimestamp
+				r.Created = &t
+			}
+			if svc != nil && es.Valid {
+				if r.Type == "" {
+					r.Type = string(importTypeOf(svc))
+				}
+				for _, p := range svc.Spec.Ports {
+					addPort(r, p.Name, p.Port, string(p.Protocol))
+				}
+			}
+		}
+		counts := countEndpoints(st.source.EndpointSlices)
+		for k, c := range counts {
+			if r := rows[k]; r != nil {
+				r.Endpoints.Ready += c.Ready
+				r.Endpoints.Total += c.Total
+			}
+		}
+	}
+	for _, st := range healthy {
+		mirrored := countMirrored(st.consumer.EndpointSlices)
+		for i := range st.consumer.Imports {
+			si := &st.consumer.Imports[i]
+			r := row(si.Namespace, si.Name)
+			if r.Type == "" {
+				r.Type = string(si.Spec.Type)
+			}
+			for _, p := range si.Spec.Ports {
+				addPort(r, p.Name, p.Port, string(p.Protocol))
+			}
+			if len(r.IPs) == 0 {
+				r.IPs = si.Spec.IPs
+			}
+			if r.Created == nil {
+				t := si.CreationTimestamp
+				r.Created = &t
+			}
+			is := ImportState{Cluster: st.cluster.ID, Endpoints: mirrored[serviceKey{si.Namespace, si.Name}]}
+			if exporters := exportersOf(healthy, st, si.Namespace, si.Name); len(exporters) > 0 || len(si.Status.Clusters) > 0 {
+				is.Stale, is.Fix = drift(healthy, st, si, exporters, now)
+			}
+			r.ImportedIn = append(r.ImportedIn, is)
+		}
+	}
+	for _, r := range rows {
+		slices.SortFunc(r.ExportedBy, func(a, b ExportState) int { return strings.Compare(a.Cluster, b.Cluster) })
+		slices.SortFunc(r.ImportedIn, func(a, b ImportState) int { return strings.Compare(a.Cluster, b.Cluster) })
+		slices.Sort(r.Conflicts)
+		slices.Sort(r.Ports)
+		r.DNSNames = []string{r.Service + "." + r.Namespace + ".svc.clusterset.local"}
+		if r.Type == string(mcsv1beta1.Headless) {
+			r.DNSNames = append(r.DNSNames, "<pod>."+r.Derived+"."+r.Namespace+".svc.cluster.local", "<pod>.<clusterid>."+r.Service+"."+r.Namespace+".svc.clusterset.local")
+		} else {
+			r.DNSNames = append(r.DNSNames, r.Derived+"."+r.Namespace+".svc.cluster.local")
+		}
+		report.Services = append(report.Services, *r)
+	}
+	slices.SortFunc(report.Services, func(a, b ServiceStatus) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Service, b.Service)
+	})
+	return report
+}
+
+func importTypeOf(svc *corev1.Service) mcsv1beta1.ServiceImportType {
+	if svc.Spec.ClusterIP == corev1.ClusterIPNone {
+		return mcsv1beta1.Headless
+	}
+	return mcsv1beta1.ClusterSetIP
+}
+
+func addPort(r *ServiceStatus, name string, port int32, protocol string) {
+	if protocol == "" {
+		protocol = string(corev1.ProtocolTCP)
+	}
+	p := fmt.Sprintf("%d/%s", port, protocol)
+	if name != "" {
+		p = name + ":" + p
+	}
+	if !slices.Contains(r.Ports, p) {
+		r.Ports = append(r.Ports, p)
+	}
+}
+
+// exportersOf returns the clusters, other than consumer, that export the
+// service.
+func exportersOf(healthy []*clusterState, consumer *clusterState, ns, name string) []*clusterState {
+	var out []*clusterState
+	for _, st := range healthy {
+		if st == consumer {
+			continue
+		}
+		if slices.ContainsFunc(st.source.Exports, func(e mcsv1beta1.ServiceExport) bool { return e.Namespace == ns && e.Name == name }) {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// drift runs the sync for one import in memory: if the library would change
+// anything in the consumer, the import is stale, and the fix is the import
+// command that would bring it up to date.
+func drift(healthy []*clusterState, consumer *clusterState, si *mcsv1beta1.ServiceImport, exporters []*clusterState, now time.Time) (bool, string) {
+	key := serviceKey{si.Namespace, si.Name}
+	snap := reconcile.Snapshot{Now: metav1.NewTime(now), Consumer: filterConsumer(consumer.consumer, key)}
+	var from []string
+	for _, st := range exporters {
+		snap.Sources = append(snap.Sources, filterSource(st.source, key))
+		from = append(from, st.cluster.Context)
+	}
+	// Clusters that once exported it but are not in this clusterset view
+	// (or no longer export it) are part of the sync too: their slices go.
+	for _, c := range si.Status.Clusters {
+		if slices.ContainsFunc(snap.Sources, func(s reconcile.Source) bool { return s.ClusterID == c.Cluster }) {
+			continue
+		}
+		if i := slices.IndexFunc(healthy, func(st *clusterState) bool { return st.cluster.ID == c.Cluster }); i >= 0 && healthy[i] != consumer {
+			snap.Sources = append(snap.Sources, filterSource(healthy[i].source, key))
+			from = append(from, healthy[i].cluster.Context)
+		}
+	}
+	if len(snap.Sources) == 0 {
+		return false, ""
+	}
+	plan := reconcile.Reconcile(snap)
+	stale := len(plan.Problems) > 0
+	for _, ch := range plan.Changes {
+		if ch.Cluster == consumer.cluster.ID && ch.Action != reconcile.ActionUnchanged {
+			stale = true
+		}
+	}
+	if !stale {
+		return false, ""
+	}
+	slices.Sort(from)
+	return true, fmt.Sprintf("kubectl mcs import %s -n %s --from %s --context %s", si.Name, si.Namespace, strings.Join(from, ","), consumer.cluster.Context)
+}
+
+func filterSource(src reconcile.Source, key serviceKey) reconcile.Source {
+	out := reconcile.Source{ClusterID: src.ClusterID, Unreachable: src.Unreachable}
+	for _, e := range src.Exports {
+		if e.Namespace == key.namespace && e.Name == key.name {
+			out.Exports = append(out.Exports, e)
+		}
+	}
+	for _, s := range src.Services {
+		if s.Namespace == key.namespace && s.Name == key.name {
+			out.Services = append(out.Services, s)
+		}
+	}
+	for _, s := range src.EndpointSlices {
+		if s.Namespace == key.namespace && s.Labels["kubernetes.io/service-name"] == key.name {
+			out.EndpointSlices = append(out.EndpointSlices, s)
+		}
+	}
+	return out
+}
+
+func filterConsumer(con reconcile.Consumer, key serviceKey) reconcile.Consumer {
+	out := reconcile.Consumer{ClusterID: con.ClusterID, Namespaces: con.Namespaces}
+	for _, si := range con.Imports {
+		if si.Namespace == key.namespace && si.Name == key.name {
+			out.Imports = append(out.Imports, si)
+		}
+	}
+	derived := reconcile.DerivedServiceName(key.name)
+	for _, s := range con.Services {
+		if s.Namespace == key.namespace && s.Name == derived {
+			out.Services = append(out.Services, s)
+		}
+	}
+	for _, s := range con.EndpointSlices {
+		if s.Namespace == key.namespace && (s.Labels[mcsv1beta1.LabelServiceName] == key.name || strings.HasPrefix(s.Name, derived+".")) {
+			out.EndpointSlices = append(out.EndpointSlices, s)
+		}
+	}
+	return out
+}
+
+func printStatusTable(out io.Writer, report StatusReport, wide bool, scope snapshot.Scope, now time.Time) error {
+	if len(report.Services) == 0 {
+		where := "in namespace " + scope.Namespace
+		if scope.Namespace == "" {
+			where = "in any namespace"
+		}
+		_, err := fmt.Fprintf(out, "No exported or imported services found %s.\n", where)
+		return err
+	}
+	headers := []string{"NAMESPACE", "SERVICE", "TYPE", "EXPORTED BY", "IMPORTED IN", "PORTS", "ENDPOINTS", "CONFLICT", "AGE"}
+	if wide {
+		headers = append(headers, "DNS", "DERIVED", "IPS")
+	}
+	var rows [][]string
+	var fixes []string
+	for _, s := range report.Services {
+		var exported, imported []string
+		for _, e := range s.ExportedBy {
+			if e.Valid {
+				exported = append(exported, e.Cluster)
+			} else {
+				exported = append(exported, e.Cluster+"("+e.Reason+")")
+			}
+		}
+		for _, i := range s.ImportedIn {
+			if i.Stale {
+				imported = append(imported, i.Cluster+"(STALE)")
+				fixes = append(fixes, fmt.Sprintf("STALE: %s/%s in %s differs from what its sources export; fix: %s", s.Namespace, s.Service, i.Cluster, i.Fix))
+			} else {
+				imported = append(imported, i.Cluster)
+			}
+		}
+		age := "<unknown>"
+		if s.Created != nil && !s.Created.IsZero() {
+			age = duration.HumanDuration(now.Sub(s.Created.Time))
+		}
+		row := []string{s.Namespace, s.Service, orDash(s.Type), orDash(strings.Join(exported, ",")), orDash(strings.Join(imported, ",")),
+			orDash(strings.Join(s.Ports, ",")), s.Endpoints.String(), orDash(strings.Join(s.Conflicts, ",")), age}
+		if wide {
+			row = append(row, strings.Join(s.DNSNames, ","), s.Derived, orDash(strings.Join(s.IPs, ",")))
+		}
+		rows = append(rows, row)
+	}
+	if err := printers.Table(out, headers, rows); err != nil {
+		return err
+	}
+	for _, f := range fixes {
+		if _, err := fmt.Fprintln(out, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// countEndpoints counts a source's endpoints per service (by the
+// kubernetes.io/service-name label), each address once.
+func countEndpoints(slices []discoveryv1.EndpointSlice) map[serviceKey]EndpointCounts {
+	return count(slices, discoveryv1.LabelServiceName)
+}
+
+// countMirrored counts a consumer's mirrored endpoints per imported service.
+func countMirrored(slices []discoveryv1.EndpointSlice) map[serviceKey]EndpointCounts {
+	return count(slices, mcsv1beta1.LabelServiceName)
+}
+
+func count(list []discoveryv1.EndpointSlice, serviceLabel string) map[serviceKey]EndpointCounts {
+	out := map[serviceKey]EndpointCounts{}
+	seen := map[serviceKey]map[string]bool{}
+	for _, s := range list {
+		k := serviceKey{s.Namespace, s.Labels[serviceLabel]}
+		if k.name == "" {
+			continue
+		}
+		if seen[k] == nil {
+			seen[k] = map[string]bool{}
+		}
+		c := out[k]
+		for _, ep := range s.Endpoints {
+			if len(ep.Addresses) == 0 || seen[k][ep.Addresses[0]] {
+				continue
+			}
+			seen[k][ep.Addresses[0]] = true
+			c.Total++
+			if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+				c.Ready++
+			}
+		}
+		out[k] = c
+	}
+	return out
+}
