@@ -5,12 +5,16 @@
 package clusterset
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
@@ -52,6 +56,19 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Context + ": " + e.Err.Error() }
+
+// Unreachable reports whether err means a cluster could not be reached at
+// all (connection refused, DNS, timeout), as opposed to an answer from its
+// API server (forbidden, not found, invalid), which is the user's to fix.
+func Unreachable(err error) bool {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		return apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) || apierrors.IsServiceUnavailable(err)
+	}
+	var urlErr *url.Error
+	var netErr net.Error
+	return errors.As(err, &urlErr) || errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded)
+}
 func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf builds an Error for the cluster.
@@ -59,7 +76,8 @@ func (c *Cluster) Errorf(format string, args ...any) error {
 	return &Error{Context: c.Context, Err: fmt.Errorf(format, args...)}
 }
 
-// Wrap ties err to the cluster, unless it already is tied to one.
+// Wrap ties err to the cluster, unless it already is tied to one. A
+// cluster that cannot be reached at all is said so, with its server.
 func (c *Cluster) Wrap(err error) error {
 	if err == nil {
 		return nil
@@ -68,7 +86,20 @@ func (c *Cluster) Wrap(err error) error {
 	if errors.As(err, &ce) {
 		return err
 	}
+	if Unreachable(err) {
+		err = fmt.Errorf("cannot reach the API server %s (is the cluster up, and the context's server right?): %w", c.Server, rootCause(err))
+	}
 	return &Error{Context: c.Context, Err: err}
+}
+
+// rootCause drops the URL wrapping of transport errors, which repeats the
+// server address already given.
+func rootCause(err error) error {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		return urlErr.Err
+	}
+	return err
 }
 
 // Loader connects contexts using the kubectl flags the user gave: the

@@ -240,7 +240,7 @@ func (o *ImportOptions) read(ctx context.Context) (reconcile.Snapshot, []unreach
 		if err == nil {
 			continue
 		}
-		if i > 0 && snapshot.Unreachable(err) {
+		if i > 0 && clusterset.Unreachable(err) {
 			unreachable = append(unreachable, unreachableSource{cluster: all[i], err: err})
 			snap.Sources[i-1] = reconcile.Source{ClusterID: all[i].ID, Unreachable: true}
 			continue

@@ -4,7 +4,9 @@ package cmd
 
 import (
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -13,6 +15,7 @@ import (
 	// Load every client-go auth provider (OIDC, exec, ...) so any kubeconfig
 	// that works with kubectl works with the plugin.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
+	"k8s.io/klog/v2"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
@@ -58,6 +61,7 @@ func NewCmdMCSWithLoader(streams genericiooptions.IOStreams, loader *clusterset.
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)
 	configFlags.AddFlags(cmd.PersistentFlags())
+	addLogFlags(cmd)
 
 	cmd.AddCommand(
 		NewCmdExport(loader, streams),
@@ -103,4 +107,22 @@ func Execute(cmd *cobra.Command, streams genericiooptions.IOStreams) int {
 		fmt.Fprintf(streams.ErrOut, "error: %s\n", msg)
 	}
 	return code
+}
+
+// addLogFlags adds kubectl's -v. At the default level client-go's own log
+// lines (e.g. discovery retries against an unreachable cluster) are
+// dropped: every error that matters reaches the user through the command,
+// named after its cluster.
+func addLogFlags(cmd *cobra.Command) {
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	verbosity := klogFlags.Lookup("v")
+	cmd.PersistentFlags().AddGoFlag(verbosity)
+	cmd.PersistentFlags().Lookup("v").Shorthand = "v"
+	cmd.PersistentPreRun = func(*cobra.Command, []string) {
+		if verbosity.Value.String() == "0" {
+			klog.LogToStderr(false)
+			klog.SetOutput(io.Discard)
+		}
+	}
 }

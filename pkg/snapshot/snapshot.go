@@ -6,9 +6,6 @@ package snapshot
 
 import (
 	"context"
-	"errors"
-	"net"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -190,17 +187,4 @@ func where(scope Scope) string {
 		return " in all namespaces"
 	}
 	return " in namespace " + scope.Namespace
-}
-
-// Unreachable reports whether err means the cluster could not be reached at
-// all (connection refused, DNS, timeout), as opposed to an answer from its
-// API server (forbidden, not found, invalid), which is the user's to fix.
-func Unreachable(err error) bool {
-	var status apierrors.APIStatus
-	if errors.As(err, &status) {
-		return apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) || apierrors.IsServiceUnavailable(err)
-	}
-	var urlErr *url.Error
-	var netErr net.Error
-	return errors.As(err, &urlErr) || errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded)
 }
