@@ -1,0 +1,223 @@
+package cmd
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// statusCase is testdata/status/<case>/input.yaml: what each cluster holds,
+// the imports run before status (through the reconcile library, as the
+// import verb would), and objects changed in the sources afterwards.
+type statusCase struct {
+	Now      metav1.Time `json:"now"`
+	Clusters []struct {
+		Context    string            `json:"context"`
+		Namespaces []string          `json:"namespaces"`
+		Error      string            `json:"error"`
+		Objects    []json.RawMessage `json:"objects"`
+	} `json:"clusters"`
+	Imports []struct {
+		Into string      `json:"into"`
+		From []string    `json:"from"`
+		At   metav1.Time `json:"at"`
+	} `json:"imports"`
+	// After replaces or adds source objects once the imports ran.
+	After []struct {
+		Context string            `json:"context"`
+		Objects []json.RawMessage `json:"objects"`
+	} `json:"after"`
+}
+
+// TestStatusGolden renders status (table, wide, json) for each case.
+func TestStatusGolden(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/status/*")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no status cases: %v", err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			states, now := loadStatusCase(t, filepath.Join(dir, "input.yaml"))
+			report := buildStatus(states, now)
+			var table, wide, js bytes.Buffer
+			scope := snapshot.Scope{}
+			if err := printStatusTable(&table, report, false, scope, now); err != nil {
+				t.Fatal(err)
+			}
+			if err := printStatusTable(&wide, report, true, scope, now); err != nil {
+				t.Fatal(err)
+			}
+			if err := printJSON(&js, report); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join(dir, "table.txt"), table.Bytes())
+			golden(t, filepath.Join(dir, "wide.txt"), wide.Bytes())
+			golden(t, filepath.Join(dir, "status.json"), js.Bytes())
+			// Same input, same bytes.
+			var again bytes.Buffer
+			if err := printStatusTable(&again, buildStatus(states, now), false, scope, now); err != nil || again.String() != table.String() {
+				t.Errorf("status is not deterministic (err %v)", err)
+			}
+		})
+	}
+}
+
+func printJSON(out *bytes.Buffer, v any) error {
+	b, err := json.MarshalIndent(v, "", "    ")
+	if err != nil {
+		return err
+	}
+	out.Write(b)
+	out.WriteByte('\n')
+	return nil
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./pkg/cmd -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+func loadStatusCase(t *testing.T, path string) ([]*clusterState, time.Time) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in statusCase
+	if err := yaml.UnmarshalStrict(raw, &in); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	byContext := map[string]*clusterState{}
+	var states []*clusterState
+	for _, c := range in.Clusters {
+		st := &clusterState{cluster: &clusterset.Cluster{Context: c.Context, ID: c.Context}}
+		st.source.ClusterID, st.consumer.ClusterID = c.Context, c.Context
+		st.consumer.Namespaces = c.Namespaces
+		if c.Error != "" {
+			st.err = errors.New(c.Error)
+		}
+		for _, obj := range c.Objects {
+			addObject(t, st, obj)
+		}
+		byContext[c.Context] = st
+		states = append(states, st)
+	}
+	for _, imp := range in.Imports {
+		consumer := byContext[imp.Into]
+		snap := reconcile.Snapshot{Now: imp.At, Consumer: consumer.consumer}
+		for _, from := range imp.From {
+			snap.Sources = append(snap.Sources, byContext[from].source)
+		}
+		plan := reconcile.Reconcile(snap)
+		if len(plan.Problems) > 0 {
+			t.Fatalf("import into %s: %v", imp.Into, plan.Problems)
+		}
+		applyPlan(consumer, byContext, plan, imp.At)
+	}
+	for _, after := range in.After {
+		for _, obj := range after.Objects {
+			addObject(t, byContext[after.Context], obj)
+		}
+	}
+	return states, in.Now.Time
+}
+
+// addObject adds a source object to a cluster, replacing one of the same
+// kind and name.
+func addObject(t *testing.T, st *clusterState, raw json.RawMessage) {
+	t.Helper()
+	var meta struct {
+		Kind string `json:"kind"`
+	}
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		t.Fatal(err)
+	}
+	switch meta.Kind {
+	case "ServiceExport":
+		var o mcsv1beta1.ServiceExport
+		mustUnmarshal(t, raw, &o)
+		st.source.Exports = replace(st.source.Exports, o, func(a mcsv1beta1.ServiceExport) string { return a.Namespace + "/" + a.Name })
+	case "Service":
+		var o corev1.Service
+		mustUnmarshal(t, raw, &o)
+		st.source.Services = replace(st.source.Services, o, func(a corev1.Service) string { return a.Namespace + "/" + a.Name })
+	case "EndpointSlice":
+		var o discoveryv1.EndpointSlice
+		mustUnmarshal(t, raw, &o)
+		st.source.EndpointSlices = replace(st.source.EndpointSlices, o, func(a discoveryv1.EndpointSlice) string { return a.Namespace + "/" + a.Name })
+	default:
+		t.Fatalf("status cases hold no %s", meta.Kind)
+	}
+}
+
+func replace[T any](list []T, o T, key func(T) string) []T {
+	for i := range list {
+		if key(list[i]) == key(o) {
+			list[i] = o
+			return list
+		}
+	}
+	return append(list, o)
+}
+
+func mustUnmarshal(t *testing.T, raw json.RawMessage, into any) {
+	t.Helper()
+	if err := json.Unmarshal(raw, into); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// applyPlan does to the in-memory clusters what the import verb does to
+// real ones: the consumer holds the plan's objects, the exports get their
+// conditions.
+func applyPlan(consumer *clusterState, byContext map[string]*clusterState, plan reconcile.Plan, at metav1.Time) {
+	for _, si := range plan.Imports {
+		si.CreationTimestamp = at
+		consumer.consumer.Imports = replace(consumer.consumer.Imports, si, func(a mcsv1beta1.ServiceImport) string { return a.Namespace + "/" + a.Name })
+	}
+	for _, s := range plan.Services {
+		consumer.consumer.Services = replace(consumer.consumer.Services, s, func(a corev1.Service) string { return a.Namespace + "/" + a.Name })
+	}
+	for _, s := range plan.EndpointSlices {
+		consumer.consumer.EndpointSlices = replace(consumer.consumer.EndpointSlices, s, func(a discoveryv1.EndpointSlice) string { return a.Namespace + "/" + a.Name })
+	}
+	for _, es := range plan.ExportStatuses {
+		src := byContext[es.Cluster]
+		for i := range src.source.Exports {
+			e := &src.source.Exports[i]
+			if e.Namespace == es.Namespace && e.Name == es.Name {
+				e.Status.Conditions = es.Conditions
+			}
+		}
+	}
+}
+
