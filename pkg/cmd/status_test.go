@@ -220,4 +220,3 @@ func applyPlan(consumer *clusterState, byContext map[string]*clusterState, plan 
 		}
 	}
 }
-
