@@ -40,21 +40,24 @@ func (c *Cluster) ResolveID(ctx context.Context) error {
 }
 
 func (c *Cluster) clusterPropertyID(ctx context.Context) (id, source string, err error) {
-	version, err := c.servedVersion(ClusterPropertyGroup, "clusterproperties")
-	if err != nil || version == "" {
+	// One LIST rather than discovery plus GETs: about.k8s.io is often
+	// installed after kubectl's discovery cache was filled, and a cluster
+	// without it answers 404 just as fast.
+	gvr := schema.GroupVersionResource{Group: ClusterPropertyGroup, Version: "v1alpha1", Resource: "clusterproperties"}
+	list, err := c.Dynamic.Resource(gvr).List(ctx, metav1.ListOptions{})
+	if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
+		return "", "", nil
+	}
+	if err != nil {
 		return "", "", err
 	}
-	gvr := schema.GroupVersionResource{Group: ClusterPropertyGroup, Version: version, Resource: "clusterproperties"}
 	for _, name := range []string{ClusterIDProperty, legacyClusterIDProperty} {
-		obj, err := c.Dynamic.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
-			continue
+		for _, obj := range list.Items {
+			if obj.GetName() == name {
+				value, _, _ := unstructured.NestedString(obj.Object, "spec", "value")
+				return value, fmt.Sprintf("ClusterProperty %s", name), nil
+			}
 		}
-		if err != nil {
-			return "", "", err
-		}
-		value, _, _ := unstructured.NestedString(obj.Object, "spec", "value")
-		return value, fmt.Sprintf("ClusterProperty %s", name), nil
 	}
 	return "", "", nil
 }

@@ -52,6 +52,8 @@ type ImportOptions struct {
 	sources  []*clusterset.Cluster
 	scope    snapshot.Scope
 	now      func() time.Time
+	// existingNamespaces are the consumer's namespaces as read.
+	existingNamespaces []string
 }
 
 // NewCmdImport builds `kubectl mcs import`.
@@ -163,6 +165,12 @@ func (o *ImportOptions) sync(ctx context.Context) ([]apply.Result, []*unstructur
 		return nil, nil, problemsError(plan.Problems)
 	}
 	if o.CreateNamespace {
+		if missing := o.missingNamespaces(snap); len(missing) > 0 && o.write.DryRun == cmdutil.DryRunServer {
+			// The server cannot check objects in a namespace whose creation
+			// it only simulated; say so rather than fail half-way.
+			return nil, nil, o.consumer.Errorf("--dry-run=server cannot check objects in namespace(s) %s, which do not exist yet (their creation would only be simulated); use --dry-run=client, or create the namespaces first",
+				strings.Join(missing, ", "))
+		}
 		if err := o.createNamespaces(ctx, snap); err != nil {
 			return nil, nil, err
 		}
@@ -250,6 +258,7 @@ func (o *ImportOptions) read(ctx context.Context) (reconcile.Snapshot, []unreach
 	if len(fatal) > 0 {
 		return snap, nil, fmt.Errorf("nothing was written:\n%w", errors.Join(fatal...))
 	}
+	o.existingNamespaces = slices.Clone(snap.Consumer.Namespaces)
 	if o.CreateNamespace {
 		snap.Consumer.Namespaces = mergeNamespaces(snap.Consumer.Namespaces, exportedNamespaces(snap))
 	}
@@ -264,20 +273,20 @@ func (o *ImportOptions) sourcesByID() map[string]*clusterset.Cluster {
 	return out
 }
 
+// missingNamespaces lists the exported namespaces the consumer lacks.
+func (o *ImportOptions) missingNamespaces(snap reconcile.Snapshot) []string {
+	var missing []string
+	for _, name := range exportedNamespaces(snap) {
+		if !slices.Contains(o.existingNamespaces, name) {
+			missing = append(missing, name)
+		}
+	}
+	return missing
+}
+
 // createNamespaces creates the exported namespaces the consumer lacks.
 func (o *ImportOptions) createNamespaces(ctx context.Context, snap reconcile.Snapshot) error {
-	existing, err := o.consumer.Kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return o.consumer.Errorf("listing namespaces: %w", err)
-	}
-	have := map[string]bool{}
-	for _, ns := range existing.Items {
-		have[ns.Name] = true
-	}
-	for _, name := range exportedNamespaces(snap) {
-		if have[name] {
-			continue
-		}
+	for _, name := range o.missingNamespaces(snap) {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{reconcile.ManagedByLabel: reconcile.FieldManager}}}
 		opts := metav1.CreateOptions{FieldManager: reconcile.FieldManager}
 		if o.write.DryRun == cmdutil.DryRunServer {

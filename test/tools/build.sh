@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Builds the real servers the local test clusters run (etcd, kube-apiserver,
-# kube-controller-manager, CoreDNS) from the Go module proxy into $1
-# (default .cache/bin). Rebuilds only when the pinned versions or the build
-# inputs change: a fingerprint of them is kept beside the binaries.
+# Builds the real programs the tests run, from the Go module proxy, into $1
+# (default .cache/bin):
+#   servers: etcd, kube-apiserver, kube-controller-manager, CoreDNS (the
+#            local test clusters);
+#   clients: kubectl, krew and krew's validate-krew-manifest (the plugin's
+#            distribution tests).
+# Each group is rebuilt only when its pinned versions or build inputs change:
+# a fingerprint of them is kept beside the binaries, one per group, so that
+# bumping krew never relinks kube-apiserver.
 set -euo pipefail
 cd "$(dirname "$0")"
 out=${1:-../../.cache/bin}
@@ -10,27 +15,54 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
 k8s_version=$(awk '$1=="k8s.io/kubernetes" {print $2; exit}' go.mod)
-fingerprint=$( (go version; cat build.sh go.mod go.sum cmd/etcd/main.go coredns/go.mod coredns/go.sum coredns/main.go) | sha256sum | cut -c1-16)
-if [[ -f "$out/.fingerprint" && "$(cat "$out/.fingerprint")" == "$fingerprint" ]] &&
-	[[ -x "$out/etcd" && -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" && -x "$out/coredns" ]]; then
-	echo "tools: up to date in $out (kubernetes $k8s_version)"
-	exit 0
-fi
-
+krew_version=$(awk '$1=="sigs.k8s.io/krew" {print $2; exit}' krew/go.mod)
 minor=${k8s_version#v1.}
 minor=${minor%%.*}
-# Without these stamps the servers report v0.0.0-master and clients that
-# check the server version (kubectl version) fail.
+# Without these stamps the servers report v0.0.0-master, clients that check
+# the server version (kubectl version) fail, and kubectl prints no version.
 stamp() {
 	local pkg=$1
 	echo "-X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 }
-ldflags="-s -w $(stamp k8s.io/component-base/version) $(stamp k8s.io/client-go/pkg/version)"
+k8s_ldflags="-s -w $(stamp k8s.io/component-base/version) $(stamp k8s.io/client-go/pkg/version)"
+
+# fingerprint FILE...: what a group's binaries were built from.
+fingerprint() { (go version; cat build.sh "$@") | sha256sum | cut -c1-16; }
+
+# up_to_date GROUP FINGERPRINT BINARY...: whether every binary of the group
+# is there and was built from the same inputs.
+up_to_date() {
+	local stampfile="$out/.fingerprint-$1" want=$2
+	shift 2
+	[[ -f "$stampfile" && "$(cat "$stampfile")" == "$want" ]] || return 1
+	for bin in "$@"; do
+		[[ -x "$out/$bin" ]] || return 1
+	done
+}
 
 start=$(date +%s)
-echo "tools: building etcd, kube-apiserver, kube-controller-manager $k8s_version into $out"
-go build -trimpath -ldflags "$ldflags" -o "$out/" ./cmd/etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
-echo "tools: building coredns"
-(cd coredns && go build -trimpath -ldflags "-s -w" -o "$out/coredns" .)
-echo "$fingerprint" >"$out/.fingerprint"
-echo "tools: built in $(($(date +%s) - start))s"
+
+servers_fp=$(fingerprint go.mod go.sum cmd/etcd/main.go coredns/go.mod coredns/go.sum coredns/main.go)
+if up_to_date servers "$servers_fp" etcd kube-apiserver kube-controller-manager coredns; then
+	echo "tools: servers up to date in $out (kubernetes $k8s_version)"
+else
+	echo "tools: building etcd, kube-apiserver, kube-controller-manager $k8s_version into $out"
+	go build -trimpath -ldflags "$k8s_ldflags" -o "$out/" ./cmd/etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+	echo "tools: building coredns"
+	(cd coredns && go build -trimpath -ldflags "-s -w" -o "$out/coredns" .)
+	echo "$servers_fp" >"$out/.fingerprint-servers"
+fi
+
+clients_fp=$(fingerprint go.mod go.sum cmd/kubectl/main.go krew/go.mod krew/go.sum)
+if up_to_date clients "$clients_fp" kubectl krew validate-krew-manifest; then
+	echo "tools: clients up to date in $out (kubectl $k8s_version, krew $krew_version)"
+else
+	echo "tools: building kubectl $k8s_version into $out"
+	go build -trimpath -ldflags "$k8s_ldflags" -o "$out/kubectl" ./cmd/kubectl
+	# krew reports itself as a development build without its version
+	# stamps, which also keeps it from checking GitHub for upgrades.
+	echo "tools: building krew $krew_version and validate-krew-manifest"
+	(cd krew && go build -trimpath -ldflags "-s -w" -o "$out/" sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/cmd/validate-krew-manifest)
+	echo "$clients_fp" >"$out/.fingerprint-clients"
+fi
+echo "tools: done in $(($(date +%s) - start))s"

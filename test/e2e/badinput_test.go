@@ -1,0 +1,232 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/crds"
+	"github.com/kubectl-mcs/kubectl-mcs/test/fixtures"
+	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
+)
+
+// TestBadInput: each mistake a user can make gets an error that names the
+// cluster, the object and the fix, a non-zero exit, and not one write in
+// any cluster.
+func TestBadInput(t *testing.T) {
+	set := needClusters(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ns := "bad-ns"
+	provider := set.Cluster("cluster1")
+	if _, err := provider.Create(ctx, ns, []byte(namespaceManifest(ns)+"---\n"+webManifest("http", 80, 8080)+`---
+apiVersion: v1
+kind: Service
+metadata:
+  name: external
+spec:
+  type: ExternalName
+  externalName: db.example.com
+`)); err != nil {
+		t.Fatal(err)
+	}
+	waitForReadyEndpoints(ctx, t, provider, ns, "web", 1)
+	kubectlMCS(t, set.Kubeconfig, "export", "web", "-n", ns, "--context", "cluster1").mustSucceed(t)
+
+	// A kubeconfig with extra contexts: one at a closed port, one whose name
+	// is not a DNS label (so it cannot be a cluster id).
+	kubeconfig := extendKubeconfig(t, set, map[string]string{"dead": "https://127.0.0.1:1", "Prod_Cluster": ""})
+
+	cases := []struct {
+		name      string
+		args      []string
+		fragments []string
+	}{
+		{"unknown context", []string{"import", "web", "-n", ns, "--from", "nosuch", "--context", "cluster2"},
+			[]string{"nosuch", "context not found in the kubeconfig", "cluster1, cluster2, cluster3"}},
+		{"unreachable consumer", []string{"import", "web", "-n", ns, "--from", "cluster1", "--context", "dead", "--request-timeout", "5s"},
+			[]string{"dead", "cannot reach the API server https://127.0.0.1:1"}},
+		{"missing Service", []string{"export", "nosuch", "-n", ns, "--context", "cluster1"},
+			[]string{"cluster1", "Service bad-ns/nosuch not found", "--allow-missing-service", "nothing was exported"}},
+		{"ExternalName Service", []string{"export", "external", "web", "-n", ns, "--context", "cluster1"},
+			[]string{"cluster1", "bad-ns/external", "ExternalName", "nothing was exported"}},
+		{"namespace missing in the consumer", []string{"import", "web", "-n", ns, "--from", "cluster1", "--context", "cluster2"},
+			[]string{"cluster2", "bad-ns", "--create-namespace", "nothing was written"}},
+		{"invalid cluster id", []string{"import", "web", "-n", ns, "--from", "Prod_Cluster", "--context", "cluster2"},
+			[]string{"Prod_Cluster", "not a valid DNS label", "ClusterProperty cluster.clusterset.k8s.io"}},
+		{"empty entry in --from", []string{"import", "web", "-n", ns, "--from", "cluster1,,cluster3", "--context", "cluster2"},
+			[]string{"--from", "empty entry"}},
+		{"duplicate in --from", []string{"import", "web", "-n", ns, "--from", "cluster1,cluster1", "--context", "cluster2"},
+			[]string{"--from", "twice"}},
+		{"empty --from", []string{"import", "web", "-n", ns, "--from", "", "--context", "cluster2"},
+			[]string{"--from is empty"}},
+		{"--from only the consumer", []string{"import", "web", "-n", ns, "--from", "cluster2", "--context", "cluster2"},
+			[]string{"only the consumer cluster"}},
+		{"malformed --clusters", []string{"status", "-A", "--clusters", ",cluster1"},
+			[]string{"--clusters", "empty entry"}},
+		{"-n with -A", []string{"import", "-A", "-n", ns, "--from", "cluster1", "--context", "cluster2"},
+			[]string{"-n NAMESPACE or -A"}},
+		{"bad --dry-run", []string{"export", "web", "-n", ns, "--context", "cluster1", "--dry-run=maybe"},
+			[]string{"dry-run"}},
+		{"bad --output", []string{"import", "web", "-n", ns, "--from", "cluster1", "--context", "cluster2", "-o", "wide"},
+			[]string{"--output \"wide\" is not supported"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			run := kubectlMCS(t, kubeconfig, tc.args...)
+			run.mustFail(t, tc.fragments...)
+			if n := run.totalWrites(); n != 0 {
+				t.Errorf("%d write requests (%v), want none", n, run.writes)
+			}
+		})
+	}
+
+	// Dry runs of an import that would create a namespace write nothing: a
+	// client dry run shows it all; a server dry run cannot check objects in
+	// a namespace that does not exist, and says so before sending anything.
+	client := kubectlMCS(t, kubeconfig, "import", "web", "-n", ns, "--from", "cluster1", "--context", "cluster2", "--create-namespace", "--dry-run=client").mustSucceed(t)
+	if client.totalWrites() != 0 {
+		t.Errorf("--dry-run=client sent %d writes", client.totalWrites())
+	}
+	server := kubectlMCS(t, kubeconfig, "import", "web", "-n", ns, "--from", "cluster1", "--context", "cluster2", "--create-namespace", "--dry-run=server")
+	server.mustFail(t, "cluster2", "bad-ns", "use --dry-run=client")
+	if server.totalWrites() != 0 {
+		t.Errorf("refused --dry-run=server sent %d writes", server.totalWrites())
+	}
+	if _, err := set.Cluster("cluster2").Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
+		t.Errorf("a dry run created namespace %s", ns)
+	}
+}
+
+// TestUserOwnedEndpointSliceRefused: an EndpointSlice we did not make,
+// with the name a mirrored slice needs, stops the import.
+func TestUserOwnedEndpointSliceRefused(t *testing.T) {
+	set := needClusters(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ns := "slice-ns"
+	provider, consumer := set.Cluster("cluster1"), set.Cluster("cluster2")
+	if _, err := provider.Create(ctx, ns, []byte(namespaceManifest(ns)+"---\n"+webManifest("http", 80, 8080))); err != nil {
+		t.Fatal(err)
+	}
+	waitForReadyEndpoints(ctx, t, provider, ns, "web", 1)
+	kubectlMCS(t, set.Kubeconfig, "export", "web", "-n", ns, "--context", "cluster1").mustSucceed(t)
+	userSlice := `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: amcs-web.cluster1-ipv4-0
+  labels: {team: payments}
+addressType: IPv4
+endpoints: [{addresses: [198.18.200.1]}]
+`
+	if _, err := consumer.Create(ctx, ns, []byte(namespaceManifest(ns)+"---\n"+userSlice)); err != nil {
+		t.Fatal(err)
+	}
+	run := kubectlMCS(t, set.Kubeconfig, "import", "web", "-n", ns, "--from", "cluster1", "--context", "cluster2")
+	run.mustFail(t, "cluster2", "amcs-web.cluster1-ipv4-0", "not managed by kubectl-mcs", "nothing was written")
+	if n := run.totalWrites(); n != 0 {
+		t.Errorf("%d write requests, want none", n)
+	}
+	slice, err := consumer.Client.DiscoveryV1().EndpointSlices(ns).Get(ctx, "amcs-web.cluster1-ipv4-0", metav1.GetOptions{})
+	if err != nil || slice.Labels["team"] != "payments" || len(slice.Endpoints) != 1 || slice.Endpoints[0].Addresses[0] != "198.18.200.1" {
+		t.Errorf("the user's slice changed: %v %+v", err, slice)
+	}
+}
+
+// TestMCSCRDsMissingAndClusterIDs: a cluster without the MCS CRDs is an
+// error with the install command; `crds install` fixes it; ClusterProperty
+// ids are used, and two clusters with the same id are refused.
+func TestMCSCRDsMissingAndClusterIDs(t *testing.T) {
+	needClusters(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	set, err := localcluster.Start(ctx, localcluster.Options{Clusters: 2, CRDVersion: map[string]string{"cluster1": "none", "cluster2": "none"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Stop()
+	ns := "ids-ns"
+	for _, c := range set.Clusters {
+		if _, err := c.Create(ctx, ns, []byte(namespaceManifest(ns)+"---\n"+webManifest("http", 80, 8080))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := kubectlMCS(t, set.Kubeconfig, "export", "web", "-n", ns, "--context", "cluster1")
+	run.mustFail(t, "cluster1", "not installed", "kubectl mcs crds install --context cluster1")
+	if run.totalWrites() != 0 {
+		t.Errorf("%d writes without CRDs", run.totalWrites())
+	}
+	kubectlMCS(t, set.Kubeconfig, "crds", "install", "--clusters", "cluster1,cluster2").mustSucceed(t)
+	check := kubectlMCS(t, set.Kubeconfig, "crds", "check", "--clusters", "cluster1,cluster2").mustSucceed(t)
+	if want := "cluster1: MCS API served (v1alpha1, v1beta1); kubectl mcs uses v1beta1\ncluster2: MCS API served (v1alpha1, v1beta1); kubectl mcs uses v1beta1\n"; check.stdout != want {
+		t.Errorf("crds check printed %q, want %q", check.stdout, want)
+	}
+
+	// KEP-2149 ids: cluster1 calls itself east, cluster2 claims the same.
+	for _, c := range set.Clusters {
+		if _, err := c.Create(ctx, "", fixtures.MustRead(fixtures.ClusterPropertyCRD)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCRD(ctx, t, set, "clusterproperties.about.k8s.io")
+	property := func(value string) []byte {
+		return []byte(fmt.Sprintf("apiVersion: about.k8s.io/v1alpha1\nkind: ClusterProperty\nmetadata:\n  name: cluster.clusterset.k8s.io\nspec:\n  value: %s\n", value))
+	}
+	if _, err := set.Cluster("cluster1").Create(ctx, "", property("east")); err != nil {
+		t.Fatal(err)
+	}
+	waitForReadyEndpoints(ctx, t, set.Cluster("cluster1"), ns, "web", 1)
+	kubectlMCS(t, set.Kubeconfig, "export", "web", "-n", ns, "--context", "cluster1").mustSucceed(t)
+	kubectlMCS(t, set.Kubeconfig, "import", "web", "-n", ns, "--from", "cluster1", "--context", "cluster2").mustSucceed(t)
+	si := getServiceImport(ctx, t, set.Cluster("cluster2"), ns, "web")
+	if got := clustersOf(si); len(got) != 1 || got[0] != "east" {
+		t.Errorf("status.clusters %v, want [east] from cluster1's ClusterProperty", got)
+	}
+	if _, err := set.Cluster("cluster2").Create(ctx, "", property("east")); err != nil {
+		t.Fatal(err)
+	}
+	run = kubectlMCS(t, set.Kubeconfig, "import", "web", "-n", ns, "--from", "cluster1", "--context", "cluster2")
+	run.mustFail(t, "cluster1", "cluster2", "same cluster id \"east\"", "ClusterProperty cluster.clusterset.k8s.io")
+	if run.totalWrites() != 0 {
+		t.Errorf("%d writes with clashing cluster ids", run.totalWrites())
+	}
+}
+
+// extendKubeconfig writes a copy of the set's kubeconfig with extra
+// contexts: name -> server ("" reuses cluster1's server and credentials).
+func extendKubeconfig(t *testing.T, set *localcluster.Set, extra map[string]string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(set.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, server := range extra {
+		cluster := cfg.Clusters["cluster1"].DeepCopy()
+		if server != "" {
+			cluster.Server = server
+		}
+		cfg.Clusters[name] = cluster
+		cfg.AuthInfos[name] = cfg.AuthInfos["cluster1"].DeepCopy()
+		cfg.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name, Namespace: "default"}
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func waitCRD(ctx context.Context, t *testing.T, set *localcluster.Set, name string) {
+	t.Helper()
+	for _, c := range set.Clusters {
+		if err := crds.WaitEstablished(ctx, c.Dynamic(), []string{name}, 30*time.Second); err != nil {
+			t.Fatalf("%s: CRD %s: %v", c.Name, name, err)
+		}
+	}
+}
