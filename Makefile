@@ -5,6 +5,8 @@ BIN      := $(CURDIR)/bin
 # Real servers for the local clusters, built from the Go module proxy.
 TOOLS_DIR ?= $(CURDIR)/.cache/bin
 export MCS_TOOLS_DIR := $(TOOLS_DIR)
+# The e2e fault tests run the real binary (SIGKILL at random points).
+export MCS_PLUGIN_BINARY := $(BIN)/kubectl-mcs
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -13,7 +15,7 @@ LDFLAGS := -s -w -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.
 # Where demo-up keeps its clusters between commands.
 DEMO_DIR ?= $(CURDIR)/.cache/demo
 
-.PHONY: build tools test unit e2e vet fmt-check demo demo-up demo-down clean
+.PHONY: build tools test unit e2e soak vet fmt-check demo demo-up demo-down clean
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-mcs ./cmd/kubectl-mcs
@@ -32,6 +34,10 @@ unit:
 
 e2e: tools build
 	$(GO) test -count=1 -timeout 30m ./test/e2e/...
+
+# The SIGKILL convergence loop at full length (make test runs 5 kills).
+soak: tools build
+	MCS_SOAK_ITERATIONS=20 $(GO) test -count=1 -timeout 30m -run 'TestKilledImportConverges' -v ./test/e2e/
 
 # Everything: formatting, vet, unit and golden tests, e2e on real clusters.
 test: fmt-check vet tools build

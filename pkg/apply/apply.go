@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/util/retry"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 )
 
@@ -99,7 +101,22 @@ func (w *Writer) Apply(ctx context.Context, gvr schema.GroupVersionResource, obj
 	if w.DryRun == cmdutil.DryRunClient {
 		return obj, nil
 	}
-	return w.resource(gvr, obj.GetNamespace()).Apply(ctx, obj.GetName(), obj, w.applyOptions())
+	var out *unstructured.Unstructured
+	err := retryRaces(func() (err error) {
+		out, err = w.resource(gvr, obj.GetNamespace()).Apply(ctx, obj.GetName(), obj, w.applyOptions())
+		return err
+	})
+	return out, err
+}
+
+// retryRaces retries a write that lost a race with another writer: two
+// imports creating the same object at once (one gets AlreadyExists or a
+// 409 Conflict). Server-side apply carries no resourceVersion, so the
+// retry simply applies the same intent on top of the winner's.
+func retryRaces(write func() error) error {
+	return retry.OnError(retry.DefaultRetry, func(err error) bool {
+		return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
+	}, write)
 }
 
 // ApplyStatus server-side applies obj's status subresource.
@@ -107,7 +124,12 @@ func (w *Writer) ApplyStatus(ctx context.Context, gvr schema.GroupVersionResourc
 	if w.DryRun == cmdutil.DryRunClient {
 		return obj, nil
 	}
-	return w.resource(gvr, obj.GetNamespace()).ApplyStatus(ctx, obj.GetName(), obj, w.applyOptions())
+	var out *unstructured.Unstructured
+	err := retryRaces(func() (err error) {
+		out, err = w.resource(gvr, obj.GetNamespace()).ApplyStatus(ctx, obj.GetName(), obj, w.applyOptions())
+		return err
+	})
+	return out, err
 }
 
 // Delete deletes an object, only if it still has the given UID (when set),

@@ -54,6 +54,8 @@ type ImportOptions struct {
 	now      func() time.Time
 	// existingNamespaces are the consumer's namespaces as read.
 	existingNamespaces []string
+	// unreachable sources, found while connecting or reading.
+	unreachable []unreachableSource
 }
 
 // NewCmdImport builds `kubectl mcs import`.
@@ -109,19 +111,8 @@ func (o *ImportOptions) Complete(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	all, err := o.Loader.ConnectAll(cmd.Context(), append([]string{consumerContext}, sourceContexts...))
-	if err != nil {
+	if err := o.connect(cmd.Context(), consumerContext, sourceContexts); err != nil {
 		return err
-	}
-	o.consumer = all[0]
-	for _, c := range all[1:] {
-		if c.Server == o.consumer.Server {
-			continue
-		}
-		o.sources = append(o.sources, c)
-	}
-	if o.consumer.Context != consumerContext {
-		return fmt.Errorf("context %q is the same cluster as %q", consumerContext, o.consumer.Context)
 	}
 	if !o.AllNamespaces {
 		o.scope.Namespace = o.consumer.Namespace
@@ -130,12 +121,56 @@ func (o *ImportOptions) Complete(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// connect connects the consumer and the sources and resolves their cluster
+// ids. A source that cannot be reached is set aside (its endpoints already
+// imported are kept, and the command fails at the end); any other failure,
+// or an unreachable consumer, stops the import before anything is read.
+func (o *ImportOptions) connect(ctx context.Context, consumerContext string, sourceContexts []string) error {
+	var all []*clusterset.Cluster
+	var errs []error
+	for _, name := range append([]string{consumerContext}, sourceContexts...) {
+		c, err := o.Loader.Connect(name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		all = append(all, c)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	var reachable []*clusterset.Cluster
+	for i, err := range clusterset.ForEach(ctx, all, func(ctx context.Context, c *clusterset.Cluster) error { return c.ResolveID(ctx) }) {
+		switch {
+		case err == nil:
+			reachable = append(reachable, all[i])
+		case i > 0 && clusterset.Unreachable(err):
+			o.unreachable = append(o.unreachable, unreachableSource{cluster: all[i], err: err})
+		default:
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	clusters, err := clusterset.Dedupe(reachable)
+	if err != nil {
+		return err
+	}
+	o.consumer = clusters[0]
+	if o.consumer.Context != consumerContext {
+		return fmt.Errorf("context %q is the same cluster as %q", consumerContext, o.consumer.Context)
+	}
+	o.sources = clusters[1:]
+	return nil
+}
+
 // Validate checks flag combinations.
 func (o *ImportOptions) Validate() error {
 	if o.AllNamespaces && o.Loader.Flags.Namespace != nil && *o.Loader.Flags.Namespace != "" {
 		return errors.New("give -n NAMESPACE or -A, not both")
 	}
-	if len(o.sources) == 0 {
+	if len(o.sources) == 0 && len(o.unreachable) == 0 {
 		return fmt.Errorf("--from %s names only the consumer cluster %s itself; name the clusters that export the services", o.From, o.consumer.Context)
 	}
 	return o.write.validate()
@@ -242,7 +277,7 @@ func (o *ImportOptions) read(ctx context.Context) (reconcile.Snapshot, []unreach
 		snap.Sources[i] = src
 		return err
 	})
-	var unreachable []unreachableSource
+	unreachable := o.unreachable
 	var fatal []error
 	for i, err := range errs {
 		if err == nil {
