@@ -2,11 +2,13 @@ package clusterset
 
 import (
 	"net/http"
+	"strings"
 	"sync/atomic"
 )
 
 // RequestCounter counts the HTTP requests a cluster's clients send, split
-// into reads (GET, and WATCH which is a GET) and writes (everything else).
+// into reads (GET, WATCH which is a GET, and permission reviews) and writes
+// (everything else).
 // Tests use it to prove a re-run with nothing to change writes nothing.
 type RequestCounter struct {
 	reads, writes atomic.Int64
@@ -21,7 +23,8 @@ func (r *RequestCounter) Writes() int64 { return r.writes.Load() }
 // Wrap is a rest.Config transport wrapper.
 func (r *RequestCounter) Wrap(next http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		if req.Method == http.MethodGet || req.Method == http.MethodHead {
+		// Self-subject reviews are POSTs that persist nothing: reads.
+		if req.Method == http.MethodGet || req.Method == http.MethodHead || strings.HasPrefix(req.URL.Path, "/apis/authorization.k8s.io/") {
 			r.reads.Add(1)
 		} else {
 			r.writes.Add(1)

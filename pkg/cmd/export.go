@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
@@ -149,6 +151,15 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("nothing was exported:\n%w", errors.Join(problems...))
 	}
 
+	if o.write.DryRun != cmdutil.DryRunClient && slices.ContainsFunc(plans, func(p exportPlan) bool { return p.action != apply.Unchanged }) {
+		if err := c.CheckPermissions(ctx, map[string][]clusterset.Permission{o.namespace: {
+			{Verb: "create", Group: gvr.Group, Resource: gvr.Resource},
+			{Verb: "patch", Group: gvr.Group, Resource: gvr.Resource},
+			{Verb: "patch", Group: gvr.Group, Resource: gvr.Resource + "/status"},
+		}}); err != nil {
+			return err
+		}
+	}
 	w := &apply.Writer{Client: c.Dynamic, FieldManager: reconcile.FieldManager, DryRun: o.write.DryRun}
 	gvk := gvr.GroupVersion().WithKind("ServiceExport")
 	var results []apply.Result

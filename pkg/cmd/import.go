@@ -199,6 +199,10 @@ func (o *ImportOptions) sync(ctx context.Context) ([]apply.Result, []*unstructur
 	if len(plan.Problems) > 0 {
 		return nil, nil, problemsError(plan.Problems)
 	}
+	exec := &apply.Executor{Consumer: o.consumer, Sources: o.sourcesByID(), DryRun: o.write.DryRun}
+	if err := exec.Preflight(ctx, plan); err != nil {
+		return nil, nil, err
+	}
 	if o.CreateNamespace {
 		if missing := o.missingNamespaces(snap); len(missing) > 0 && o.write.DryRun == cmdutil.DryRunServer {
 			// The server cannot check objects in a namespace whose creation
@@ -210,7 +214,6 @@ func (o *ImportOptions) sync(ctx context.Context) ([]apply.Result, []*unstructur
 			return nil, nil, err
 		}
 	}
-	exec := &apply.Executor{Consumer: o.consumer, Sources: o.sourcesByID(), DryRun: o.write.DryRun}
 	results, objects, err := exec.Execute(ctx, plan)
 	if err != nil {
 		return results, objects, err

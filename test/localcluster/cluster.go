@@ -419,3 +419,20 @@ func (c *Cluster) WriteUserKubeconfig(path, user string, groups []string) error 
 	}
 	return writeKubeconfig(path, []*Cluster{c}, cfg)
 }
+
+// WriteUserKubeconfig writes a kubeconfig with one context per cluster
+// (named after it) that authenticates as the given user and groups.
+func (s *Set) WriteUserKubeconfig(path, user string, groups []string) error {
+	cfg := clientcmdapi.NewConfig()
+	for _, c := range s.Clusters {
+		creds, err := c.UserConfig(user, groups)
+		if err != nil {
+			return err
+		}
+		cfg.Clusters[c.Name] = &clientcmdapi.Cluster{Server: c.Server, CertificateAuthorityData: c.ca.certPEM}
+		cfg.AuthInfos[c.Name] = &clientcmdapi.AuthInfo{ClientCertificateData: creds.CertData, ClientKeyData: creds.KeyData}
+		cfg.Contexts[c.Name] = &clientcmdapi.Context{Cluster: c.Name, AuthInfo: c.Name, Namespace: "default"}
+	}
+	cfg.CurrentContext = s.Clusters[0].Name
+	return clientcmd.WriteToFile(*cfg, path)
+}
