@@ -68,9 +68,12 @@ func NewCmdMCSWithLoader(streams genericiooptions.IOStreams, loader *clusterset.
 		NewCmdUnexport(loader, streams),
 		NewCmdImport(loader, streams),
 		NewCmdStatus(loader, streams),
+		NewCmdResolve(loader, streams),
+		NewCmdDNS(loader, streams),
 		NewCmdCRDs(loader, streams),
 		NewCmdVersion(streams),
 	)
+	setUpCompletion(cmd, loader, streams)
 	return cmd
 }
 

@@ -1,0 +1,229 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pmezard/go-difflib/difflib"
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/version"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/apply"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/dns"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/printers"
+)
+
+// DNSOptions checks, and on request patches, the consumer's CoreDNS
+// Corefile so it serves clusterset.local (seed step 3).
+type DNSOptions struct {
+	Loader *clusterset.Loader
+	genericiooptions.IOStreams
+
+	Patch      bool
+	VendorForm bool
+	Output     string
+	DryRun     cmdutil.DryRunStrategy
+}
+
+// NewCmdDNS builds `kubectl mcs dns`.
+func NewCmdDNS(loader *clusterset.Loader, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &DNSOptions{Loader: loader, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "dns [--patch [--vendor-form]] [--context CLUSTER]",
+		Short: "Check or set up CoreDNS to serve clusterset.local",
+		Long: templates.LongDesc(`
+			Check whether the cluster's CoreDNS (ConfigMap kube-system/coredns) serves the
+			clusterset.local zone of the MCS DNS specification, and with --patch set it up the
+			upstream way (CoreDNS >= 1.12.2): clusterset.local added to the kubernetes plugin's
+			zones and "multicluster clusterset.local" inside its block. A top-level
+			"multicluster clusterset.local" line (a vendor plugin, which upstream CoreDNS refuses)
+			is moved there.
+
+			--vendor-form also serves the vendor's cluster-id-less names
+			<host>.<svc>.<ns>.svc.clusterset.local, with a rewrite rule onto the derived Service's
+			<host>.amcs-<svc>.<ns>.svc.cluster.local. The patch is idempotent; --dry-run shows the diff.`),
+		Example: templates.Examples(`
+			kubectl mcs dns --context cluster2
+			kubectl mcs dns --patch --vendor-form --dry-run=client --context cluster2
+			kubectl mcs dns --patch --context cluster2`),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if o.DryRun, err = cmdutil.GetDryRunStrategy(cmd); err != nil {
+				return err
+			}
+			if err := o.Validate(cmd); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().BoolVar(&o.Patch, "patch", false, "Patch the Corefile so CoreDNS serves clusterset.local.")
+	cmd.Flags().BoolVar(&o.VendorForm, "vendor-form", false, "With --patch: also serve <host>.<svc>.<ns>.svc.clusterset.local through a rewrite rule.")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml prints the check (and the patched Corefile).")
+	cmdutil.AddDryRunFlag(cmd)
+	return cmd
+}
+
+// Validate checks flag combinations.
+func (o *DNSOptions) Validate(cmd *cobra.Command) error {
+	if o.VendorForm && !o.Patch {
+		return errors.New("--vendor-form only applies with --patch")
+	}
+	if cmd.Flags().Changed("dry-run") && !o.Patch {
+		return errors.New("--dry-run only applies with --patch (without it, dns only reads)")
+	}
+	switch o.Output {
+	case "", "json", "yaml":
+		return nil
+	}
+	return fmt.Errorf("--output %q is not supported by dns (use json or yaml)", o.Output)
+}
+
+// DNSReport is what dns prints with -o json|yaml.
+type DNSReport struct {
+	Cluster        string   `json:"cluster"`
+	CoreDNSVersion string   `json:"corednsVersion,omitempty"`
+	ServesZone     bool     `json:"servesClusterSetLocal"`
+	VendorForm     bool     `json:"servesVendorForm"`
+	Problems       []string `json:"problems,omitempty"`
+	Warnings       []string `json:"warnings,omitempty"`
+	Changes        []string `json:"changes,omitempty"`
+	Patched        string   `json:"patchedCorefile,omitempty"`
+	Result         string   `json:"result,omitempty"`
+}
+
+// Run reads the Corefile, reports, and patches on request.
+func (o *DNSOptions) Run(ctx context.Context) error {
+	c, err := connectCurrent(ctx, o.Loader)
+	if err != nil {
+		return err
+	}
+	cm, err := c.Kube.CoreV1().ConfigMaps(corednsNamespace).Get(ctx, corednsConfigMap, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return c.Errorf("ConfigMap kube-system/coredns not found: this cluster's DNS is not CoreDNS set up the usual way; configure its DNS to serve clusterset.local by hand, or use <host>.amcs-<svc>.<ns>.svc.cluster.local names, which any cluster DNS serves")
+	}
+	if err != nil {
+		return c.Errorf("reading ConfigMap kube-system/coredns: %w", err)
+	}
+	corefile := cm.Data["Corefile"]
+	check := dns.CheckCorefile(corefile)
+	report := DNSReport{Cluster: c.Context, ServesZone: check.ServesClusterSet(), VendorForm: check.VendorRewrite, Problems: check.Problems, Warnings: check.Warnings}
+	corednsVersion, versionErr := o.corednsVersion(ctx, c)
+	if corednsVersion != nil {
+		report.CoreDNSVersion = corednsVersion.String()
+	}
+	if !o.Patch {
+		return o.print(report, nil)
+	}
+	patch, err := dns.PlanCorefilePatch(corefile, dns.PatchOptions{VendorForm: o.VendorForm})
+	if err != nil {
+		return c.Errorf("cannot patch the Corefile of ConfigMap kube-system/coredns: %w", err)
+	}
+	report.Changes = patch.Changes
+	if patch.Corefile == corefile {
+		report.Result = "configmap/coredns unchanged"
+		return o.print(report, nil)
+	}
+	if corednsVersion != nil && corednsVersion.LessThan(version.MustParseGeneric(dns.MinCoreDNSVersion)) {
+		return c.Errorf("CoreDNS %s lacks the kubernetes plugin's multicluster option (it needs >= %s, and would refuse the patched Corefile); upgrade CoreDNS first, nothing was changed",
+			corednsVersion, dns.MinCoreDNSVersion)
+	}
+	if versionErr != nil {
+		fmt.Fprintf(o.ErrOut, "Warning: %s: %v; make sure CoreDNS is >= %s before it reloads this Corefile\n", c.Context, versionErr, dns.MinCoreDNSVersion)
+	}
+	report.Patched = patch.Corefile
+	diff, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(corefile), B: difflib.SplitLines(patch.Corefile),
+		FromFile: "Corefile (kube-system/coredns)", ToFile: "Corefile (patched)", Context: 2,
+	})
+	if o.DryRun != cmdutil.DryRunClient {
+		// The resourceVersion makes this fail rather than overwrite an edit
+		// made since the read.
+		body, err := json.Marshal(map[string]any{
+			"metadata": map[string]any{"resourceVersion": cm.ResourceVersion},
+			"data":     map[string]string{"Corefile": patch.Corefile},
+		})
+		if err != nil {
+			return err
+		}
+		opts := metav1.PatchOptions{FieldManager: "kubectl-mcs"}
+		if o.DryRun == cmdutil.DryRunServer {
+			opts.DryRun = []string{metav1.DryRunAll}
+		}
+		if _, err := c.Kube.CoreV1().ConfigMaps(corednsNamespace).Patch(ctx, corednsConfigMap, types.MergePatchType, body, opts); err != nil {
+			if apierrors.IsConflict(err) {
+				return c.Errorf("ConfigMap kube-system/coredns changed while it was being patched; run the command again")
+			}
+			return c.Errorf("patching ConfigMap kube-system/coredns: %w", err)
+		}
+	}
+	report.Result = "configmap/coredns patched" + apply.DryRunSuffix(o.DryRun)
+	return o.print(report, &diff)
+}
+
+func (o *DNSOptions) print(r DNSReport, diff *string) error {
+	if o.Output != "" {
+		return printers.Structured(o.Out, o.Output, r)
+	}
+	served := "does not serve"
+	if r.ServesZone {
+		served = "serves"
+	}
+	version := ""
+	if r.CoreDNSVersion != "" {
+		version = " " + r.CoreDNSVersion
+	}
+	fmt.Fprintf(o.Out, "%s: CoreDNS%s %s clusterset.local", r.Cluster, version, served)
+	if r.VendorForm {
+		fmt.Fprint(o.Out, ", and the vendor form <host>.<svc>.<ns>.svc.clusterset.local")
+	}
+	fmt.Fprintln(o.Out)
+	if r.Result == "" {
+		for _, p := range r.Problems {
+			fmt.Fprintf(o.Out, "  problem: %s\n", p)
+		}
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(o.Out, "  warning: %s\n", w)
+	}
+	if diff != nil && *diff != "" {
+		fmt.Fprint(o.Out, *diff)
+	}
+	for _, ch := range r.Changes {
+		fmt.Fprintf(o.Out, "  change: %s\n", ch)
+	}
+	if r.Result != "" {
+		fmt.Fprintln(o.Out, r.Result)
+	} else if !r.ServesZone {
+		fmt.Fprintf(o.Out, "Fix: kubectl mcs dns --patch --context %s\n", r.Cluster)
+	}
+	return nil
+}
+
+// corednsVersion reads the image tag of Deployment kube-system/coredns.
+func (o *DNSOptions) corednsVersion(ctx context.Context, c *clusterset.Cluster) (*version.Version, error) {
+	d, err := c.Kube.AppsV1().Deployments(corednsNamespace).Get(ctx, "coredns", metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("cannot tell the CoreDNS version (Deployment kube-system/coredns: %v)", err)
+	}
+	for _, ctr := range d.Spec.Template.Spec.Containers {
+		if i := strings.LastIndex(ctr.Image, ":"); i >= 0 && strings.Contains(ctr.Image, "coredns") {
+			v, err := version.ParseGeneric(strings.TrimPrefix(ctr.Image[i+1:], "v"))
+			if err == nil {
+				return v, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("cannot tell the CoreDNS version from the images of Deployment kube-system/coredns")
+}
