@@ -69,7 +69,7 @@ func (o *ResolveOptions) diagnose(ctx context.Context, consumer *clusterset.Clus
 	}
 	if !target.IsName() {
 		for _, v := range views {
-			if slices.ContainsFunc(v.services, func(s corev1.Service) bool { return s.Name == target.Word }) {
+			if v.exports[target.Word] != nil || slices.ContainsFunc(v.services, func(s corev1.Service) bool { return s.Name == target.Word }) {
 				service = target.Word
 			}
 		}
