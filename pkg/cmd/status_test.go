@@ -142,6 +142,16 @@ func loadStatusCase(t *testing.T, path string) ([]*clusterState, time.Time) {
 			t.Fatalf("import into %s: %v", imp.Into, plan.Problems)
 		}
 		applyPlan(consumer, byContext, plan, imp.At)
+		// The consumer allocates the derived Service's cluster IP; the
+		// import's second pass copies it into the ServiceImport, as the
+		// import verb does.
+		for i := range consumer.consumer.Services {
+			if svc := &consumer.consumer.Services[i]; svc.Spec.ClusterIP == "" {
+				svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "198.19.16.10", []string{"198.19.16.10"}
+			}
+		}
+		snap.Consumer = consumer.consumer
+		applyPlan(consumer, byContext, reconcile.Reconcile(snap), imp.At)
 	}
 	for _, after := range in.After {
 		for _, obj := range after.Objects {
