@@ -184,11 +184,15 @@ func (o *DNSOptions) print(r DNSReport, diff *string) error {
 	if r.CoreDNSVersion != "" {
 		version = " " + r.CoreDNSVersion
 	}
+	before := ""
+	if r.Result != "" {
+		before = " (before the patch)"
+	}
 	fmt.Fprintf(o.Out, "%s: CoreDNS%s %s clusterset.local", r.Cluster, version, served)
 	if r.VendorForm {
 		fmt.Fprint(o.Out, ", and the vendor form <host>.<svc>.<ns>.svc.clusterset.local")
 	}
-	fmt.Fprintln(o.Out)
+	fmt.Fprintln(o.Out, before)
 	if r.Result == "" {
 		for _, p := range r.Problems {
 			fmt.Fprintf(o.Out, "  problem: %s\n", p)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -86,15 +87,46 @@ func runDemo(ctx context.Context, plugin string, n int) error {
 		}
 	}
 
-	step("Seed step 3: DNS in %s, from a real CoreDNS reading its API (multicluster clusterset.local)", consumer.Name)
-	dns, err := consumer.StartCoreDNS(ctx, "")
+	step("Every export and import of the clusterset")
+	if err := run("status", "-A", "--clusters", provider.Name+","+consumer.Name); err != nil {
+		return err
+	}
+
+	step("Seed step 3: %s's CoreDNS, as the vendor guide leaves its Corefile", consumer.Name)
+	if err := createVendorCorefile(ctx, consumer); err != nil {
+		return err
+	}
+	for _, args := range [][]string{
+		{"dns", "--context", consumer.Name},
+		{"dns", "--patch", "--vendor-form", "--context", consumer.Name},
+	} {
+		if err := run(args...); err != nil {
+			return err
+		}
+	}
+	patched, err := consumer.Client.CoreV1().ConfigMaps("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
 	if err != nil {
+		return err
+	}
+	corefile, err := localcluster.LocalizeCorefile(patched.Data["Corefile"])
+	if err != nil {
+		return err
+	}
+	dns, err := consumer.StartCoreDNS(ctx, corefile)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("(a real CoreDNS now runs that Corefile for %s on %s)\n", consumer.Name, dns.Addr)
+
+	step("Which names reach mysql-0 from %s, checked against that CoreDNS", consumer.Name)
+	if err := run("resolve", "mysql-0", "-n", "provider-ns", "--context", consumer.Name, "--clusters", provider.Name+","+consumer.Name, "--dns-server", dns.Addr); err != nil {
 		return err
 	}
 	for _, name := range []string{
 		"mysql-0.amcs-mysql.provider-ns.svc.cluster.local",
 		"mysql-1.amcs-mysql.provider-ns.svc.cluster.local",
 		"mysql-0." + provider.Name + ".mysql.provider-ns.svc.clusterset.local",
+		"mysql-1.mysql.provider-ns.svc.clusterset.local",
 		"mysql.provider-ns.svc.clusterset.local",
 	} {
 		if err := dig(ctx, dns, name); err != nil {
@@ -102,6 +134,34 @@ func runDemo(ctx context.Context, plugin string, n int) error {
 		}
 	}
 	return nil
+}
+
+// vendorCorefile is the consumer Corefile of the seed's step 3, as its
+// guide shows it: a top-level `multicluster clusterset.local` line.
+const vendorCorefile = `.:53 {
+    errors
+    health {
+       lameduck 15s
+    }
+    ready
+    multicluster clusterset.local
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+      pods verified
+      ttl 30
+      fallthrough in-addr.arpa ip6.arpa
+    }
+    forward . /etc/resolv.conf
+    cache 30
+    loop
+    reload
+    loadbalance
+}
+`
+
+func createVendorCorefile(ctx context.Context, c *localcluster.Cluster) error {
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"}, Data: map[string]string{"Corefile": vendorCorefile}}
+	_, err := c.Client.CoreV1().ConfigMaps("kube-system").Create(ctx, cm, metav1.CreateOptions{})
+	return err
 }
 
 func step(format string, args ...any) {
