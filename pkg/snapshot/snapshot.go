@@ -9,11 +9,10 @@ import (
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/apply"
@@ -32,6 +31,24 @@ func (s Scope) wants(name string) bool {
 	return len(s.Services) == 0 || slices.Contains(s.Services, name)
 }
 
+func (s Scope) coversNamespace(ns string) bool { return s.Namespace == "" || s.Namespace == ns }
+
+func (s Scope) covers(ns, name string) bool { return s.coversNamespace(ns) && s.wants(name) }
+
+// wantsDerivedSlice: the slice name starts with the derived name of a
+// service in scope (mirrored slices are named <derived>.<cluster>-...).
+func (s Scope) wantsDerivedSlice(name string) bool {
+	if len(s.Services) == 0 {
+		return true
+	}
+	for _, svc := range s.Services {
+		if strings.HasPrefix(name, reconcile.DerivedServiceName(svc)+".") {
+			return true
+		}
+	}
+	return false
+}
+
 func (s Scope) wantsDerived(name string) bool {
 	if len(s.Services) == 0 {
 		return true
@@ -45,59 +62,68 @@ func (s Scope) wantsDerived(name string) bool {
 }
 
 // ReadSource lists a source cluster's exports, Services and EndpointSlices
-// in scope. The slices are the cluster's own (made by its endpointslice
-// controller or anyone but kubectl mcs), since a cluster can be a consumer
-// too and its mirrored slices must not be exported again.
+// in scope.
 func ReadSource(ctx context.Context, c *clusterset.Cluster, scope Scope) (reconcile.Source, error) {
-	src := reconcile.Source{ClusterID: c.ID}
 	gvr, err := c.MCSResource(clusterset.ServiceExports)
 	if err != nil {
-		return src, err
+		return reconcile.Source{ClusterID: c.ID}, err
 	}
-	exports, err := c.Dynamic.Resource(gvr).Namespace(scope.Namespace).List(ctx, metav1.ListOptions{})
+	list, err := c.Dynamic.Resource(gvr).Namespace(scope.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return src, c.Errorf("listing ServiceExports%s: %w", where(scope), err)
+		return reconcile.Source{ClusterID: c.ID}, c.Errorf("listing ServiceExports%s: %w", where(scope), err)
 	}
-	for i := range exports.Items {
-		if !scope.wants(exports.Items[i].GetName()) {
+	var exports []mcsv1beta1.ServiceExport
+	for i := range list.Items {
+		if !scope.wants(list.Items[i].GetName()) {
 			continue
 		}
 		var e mcsv1beta1.ServiceExport
-		if err := apply.FromUnstructured(&exports.Items[i], &e); err != nil {
-			return src, c.Errorf("decoding ServiceExport %s/%s: %w", exports.Items[i].GetNamespace(), exports.Items[i].GetName(), err)
+		if err := apply.FromUnstructured(&list.Items[i], &e); err != nil {
+			return reconcile.Source{ClusterID: c.ID}, c.Errorf("decoding ServiceExport %s/%s: %w", list.Items[i].GetNamespace(), list.Items[i].GetName(), err)
 		}
-		src.Exports = append(src.Exports, e)
+		exports = append(exports, e)
 	}
-	if len(src.Exports) == 0 {
-		return src, nil
+	if len(exports) == 0 {
+		return reconcile.Source{ClusterID: c.ID}, nil
 	}
 	services, err := c.Kube.CoreV1().Services(scope.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return src, c.Errorf("listing Services%s: %w", where(scope), err)
+		return reconcile.Source{ClusterID: c.ID}, c.Errorf("listing Services%s: %w", where(scope), err)
 	}
+	slicesList, err := c.Kube.DiscoveryV1().EndpointSlices(scope.Namespace).List(ctx, metav1.ListOptions{LabelSelector: SourceSliceSelector})
+	if err != nil {
+		return reconcile.Source{ClusterID: c.ID}, c.Errorf("listing EndpointSlices%s: %w", where(scope), err)
+	}
+	return BuildSource(c.ID, exports, services.Items, slicesList.Items, scope), nil
+}
+
+// SourceSliceSelector selects a source's own EndpointSlices: those of a
+// Service, not made by kubectl mcs (a cluster can be a consumer too, and
+// its mirrored slices must not be exported again).
+var SourceSliceSelector = discoveryv1.LabelServiceName + "," + discoveryv1.LabelManagedBy + "!=" + reconcile.FieldManager
+
+// BuildSource keeps, of a source's objects, the exports in scope and the
+// Services and EndpointSlices of exported services.
+func BuildSource(clusterID string, exports []mcsv1beta1.ServiceExport, services []corev1.Service, slices []discoveryv1.EndpointSlice, scope Scope) reconcile.Source {
+	src := reconcile.Source{ClusterID: clusterID}
 	exported := map[[2]string]bool{}
-	for _, e := range src.Exports {
-		exported[[2]string{e.Namespace, e.Name}] = true
+	for _, e := range exports {
+		if scope.covers(e.Namespace, e.Name) {
+			src.Exports = append(src.Exports, e)
+			exported[[2]string{e.Namespace, e.Name}] = true
+		}
 	}
-	for _, s := range services.Items {
+	for _, s := range services {
 		if exported[[2]string{s.Namespace, s.Name}] {
 			src.Services = append(src.Services, s)
 		}
 	}
-	notOurs, _ := labels.NewRequirement(discoveryv1.LabelManagedBy, selection.NotEquals, []string{reconcile.FieldManager})
-	hasService, _ := labels.NewRequirement(discoveryv1.LabelServiceName, selection.Exists, nil)
-	slicesList, err := c.Kube.DiscoveryV1().EndpointSlices(scope.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: labels.NewSelector().Add(*hasService, *notOurs).String(),
-	})
-	if err != nil {
-		return src, c.Errorf("listing EndpointSlices%s: %w", where(scope), err)
-	}
-	for _, s := range slicesList.Items {
-		if exported[[2]string{s.Namespace, s.Labels[discoveryv1.LabelServiceName]}] {
+	for _, s := range slices {
+		if s.Labels[discoveryv1.LabelManagedBy] != reconcile.FieldManager && exported[[2]string{s.Namespace, s.Labels[discoveryv1.LabelServiceName]}] {
 			src.EndpointSlices = append(src.EndpointSlices, s)
 		}
 	}
-	return src, nil
+	return src
 }
 
 // ReadConsumer lists what the consumer holds in scope: its namespaces, all
@@ -105,73 +131,90 @@ func ReadSource(ctx context.Context, c *clusterset.Cluster, scope Scope) (reconc
 // the EndpointSlices not made by its own endpointslice controller (ours, and
 // any that could stand in the way of ours).
 func ReadConsumer(ctx context.Context, c *clusterset.Cluster, scope Scope) (reconcile.Consumer, error) {
-	con := reconcile.Consumer{ClusterID: c.ID}
+	var namespaces []string
 	if scope.Namespace != "" {
 		_, err := c.Kube.CoreV1().Namespaces().Get(ctx, scope.Namespace, metav1.GetOptions{})
 		switch {
 		case err == nil:
-			con.Namespaces = []string{scope.Namespace}
+			namespaces = []string{scope.Namespace}
 		case apierrors.IsNotFound(err):
 		default:
-			return con, c.Errorf("reading namespace %s: %w", scope.Namespace, err)
+			return reconcile.Consumer{ClusterID: c.ID}, c.Errorf("reading namespace %s: %w", scope.Namespace, err)
 		}
 	} else {
 		list, err := c.Kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return con, c.Errorf("listing namespaces: %w", err)
+			return reconcile.Consumer{ClusterID: c.ID}, c.Errorf("listing namespaces: %w", err)
 		}
 		for _, ns := range list.Items {
-			con.Namespaces = append(con.Namespaces, ns.Name)
+			namespaces = append(namespaces, ns.Name)
 		}
 	}
-	if len(con.Namespaces) == 0 {
-		return con, nil
+	if len(namespaces) == 0 {
+		return reconcile.Consumer{ClusterID: c.ID}, nil
 	}
 	gvr, err := c.MCSResource(clusterset.ServiceImports)
 	if err != nil {
-		return con, err
+		return reconcile.Consumer{ClusterID: c.ID}, err
 	}
-	imports, err := c.Dynamic.Resource(gvr).Namespace(scope.Namespace).List(ctx, metav1.ListOptions{})
+	list, err := c.Dynamic.Resource(gvr).Namespace(scope.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return con, c.Errorf("listing ServiceImports%s: %w", where(scope), err)
+		return reconcile.Consumer{ClusterID: c.ID}, c.Errorf("listing ServiceImports%s: %w", where(scope), err)
 	}
-	for i := range imports.Items {
-		if !scope.wants(imports.Items[i].GetName()) {
-			continue
-		}
+	var imports []mcsv1beta1.ServiceImport
+	for i := range list.Items {
 		var si mcsv1beta1.ServiceImport
-		if err := apply.FromUnstructured(&imports.Items[i], &si); err != nil {
-			return con, c.Errorf("decoding ServiceImport %s/%s: %w", imports.Items[i].GetNamespace(), imports.Items[i].GetName(), err)
+		if err := apply.FromUnstructured(&list.Items[i], &si); err != nil {
+			return reconcile.Consumer{ClusterID: c.ID}, c.Errorf("decoding ServiceImport %s/%s: %w", list.Items[i].GetNamespace(), list.Items[i].GetName(), err)
 		}
-		con.Imports = append(con.Imports, si)
+		imports = append(imports, si)
 	}
 	services, err := c.Kube.CoreV1().Services(scope.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return con, c.Errorf("listing Services%s: %w", where(scope), err)
+		return reconcile.Consumer{ClusterID: c.ID}, c.Errorf("listing Services%s: %w", where(scope), err)
 	}
-	for _, s := range services.Items {
-		if scope.wantsDerived(s.Name) && (s.Labels[reconcile.ManagedByLabel] == reconcile.FieldManager || strings.HasPrefix(s.Name, derivedPrefix)) {
+	slicesList, err := c.Kube.DiscoveryV1().EndpointSlices(scope.Namespace).List(ctx, metav1.ListOptions{LabelSelector: ConsumerSliceSelector})
+	if err != nil {
+		return reconcile.Consumer{ClusterID: c.ID}, c.Errorf("listing EndpointSlices%s: %w", where(scope), err)
+	}
+	return BuildConsumer(c.ID, namespaces, imports, services.Items, slicesList.Items, scope), nil
+}
+
+// ConsumerSliceSelector leaves out the slices of the cluster's own
+// endpointslice controller, the bulk of them: none can be ours or carry one
+// of our names.
+var ConsumerSliceSelector = discoveryv1.LabelManagedBy + "!=" + controllerManagedBy
+
+// BuildConsumer keeps, of a consumer's objects, what the sync of the scope
+// needs: imports in scope, Services that are or could collide with derived
+// ones, our slices and slices whose names could collide with ours.
+func BuildConsumer(clusterID string, namespaces []string, imports []mcsv1beta1.ServiceImport, services []corev1.Service, slices []discoveryv1.EndpointSlice, scope Scope) reconcile.Consumer {
+	con := reconcile.Consumer{ClusterID: clusterID}
+	for _, ns := range namespaces {
+		if scope.Namespace == "" || ns == scope.Namespace {
+			con.Namespaces = append(con.Namespaces, ns)
+		}
+	}
+	for _, si := range imports {
+		if scope.covers(si.Namespace, si.Name) {
+			con.Imports = append(con.Imports, si)
+		}
+	}
+	for _, s := range services {
+		if scope.coversNamespace(s.Namespace) && scope.wantsDerived(s.Name) && (s.Labels[reconcile.ManagedByLabel] == reconcile.FieldManager || strings.HasPrefix(s.Name, derivedPrefix)) {
 			con.Services = append(con.Services, s)
 		}
 	}
-	// The cluster's own endpointslice controller makes the bulk of its
-	// slices; none of those can be ours or carry one of our names.
-	notController, _ := labels.NewRequirement(discoveryv1.LabelManagedBy, selection.NotEquals, []string{controllerManagedBy})
-	slicesList, err := c.Kube.DiscoveryV1().EndpointSlices(scope.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: labels.NewSelector().Add(*notController).String(),
-	})
-	if err != nil {
-		return con, c.Errorf("listing EndpointSlices%s: %w", where(scope), err)
-	}
-	for _, s := range slicesList.Items {
+	for _, s := range slices {
+		if !scope.coversNamespace(s.Namespace) {
+			continue
+		}
 		ours := s.Labels[discoveryv1.LabelManagedBy] == reconcile.FieldManager
-		if ours && scope.wants(s.Labels[mcsv1beta1.LabelServiceName]) {
-			con.EndpointSlices = append(con.EndpointSlices, s)
-		} else if !ours && strings.HasPrefix(s.Name, derivedPrefix) {
+		if ours && scope.wants(s.Labels[mcsv1beta1.LabelServiceName]) || !ours && strings.HasPrefix(s.Name, derivedPrefix) && scope.wantsDerivedSlice(s.Name) {
 			con.EndpointSlices = append(con.EndpointSlices, s)
 		}
 	}
-	return con, nil
+	return con
 }
 
 // derivedPrefix starts every derived Service name and so every mirrored
