@@ -7,12 +7,15 @@ import (
 )
 
 // RequestCounter counts the HTTP requests a cluster's clients send, split
-// into reads (GET, WATCH which is a GET, and permission reviews) and writes
-// (everything else).
+// into reads (GET, WATCH which is a GET, and permission reviews), leader
+// election requests, and writes (everything else).
 // Tests use it to prove a re-run with nothing to change writes nothing.
 type RequestCounter struct {
-	reads, writes atomic.Int64
+	reads, writes, leases atomic.Int64
 }
+
+// Leases returns the number of leader election (Lease) requests so far.
+func (r *RequestCounter) Leases() int64 { return r.leases.Load() }
 
 // Reads returns the number of read requests so far.
 func (r *RequestCounter) Reads() int64 { return r.reads.Load() }
@@ -23,10 +26,14 @@ func (r *RequestCounter) Writes() int64 { return r.writes.Load() }
 // Wrap is a rest.Config transport wrapper.
 func (r *RequestCounter) Wrap(next http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		// Self-subject reviews are POSTs that persist nothing: reads.
-		if req.Method == http.MethodGet || req.Method == http.MethodHead || strings.HasPrefix(req.URL.Path, "/apis/authorization.k8s.io/") {
+		switch {
+		case strings.HasPrefix(req.URL.Path, "/apis/coordination.k8s.io/"):
+			// Leader election: its own count, not the sync's writes.
+			r.leases.Add(1)
+		case req.Method == http.MethodGet || req.Method == http.MethodHead || strings.HasPrefix(req.URL.Path, "/apis/authorization.k8s.io/"):
+			// Self-subject reviews are POSTs that persist nothing: reads.
 			r.reads.Add(1)
-		} else {
+		default:
 			r.writes.Add(1)
 		}
 		return next.RoundTrip(req)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/apply"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/controller"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
 )
@@ -48,6 +49,7 @@ type ImportOptions struct {
 	CreateNamespace bool
 
 	write    *writeFlags
+	watch    watchFlags
 	consumer *clusterset.Cluster
 	sources  []*clusterset.Cluster
 	scope    snapshot.Scope
@@ -81,6 +83,9 @@ func NewCmdImport(loader *clusterset.Loader, streams genericiooptions.IOStreams)
 			if err := o.Complete(cmd, args); err != nil {
 				return err
 			}
+			if err := o.watch.validate(cmd); err != nil {
+				return err
+			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -88,6 +93,7 @@ func NewCmdImport(loader *clusterset.Loader, streams genericiooptions.IOStreams)
 		},
 	}
 	o.write = newWriteFlags(cmd, "imported")
+	addWatchFlags(cmd, &o.watch)
 	cmd.Flags().StringVar(&o.From, "from", "", "Source clusters: kubeconfig contexts whose exports to import, comma separated.")
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Import exports of every namespace (that exists in this cluster, unless --create-namespace).")
 	cmd.Flags().BoolVar(&o.CreateNamespace, "create-namespace", false, "Create exported namespaces missing in this cluster (namespace sameness).")
@@ -170,6 +176,9 @@ func (o *ImportOptions) Validate() error {
 	if o.AllNamespaces && o.Loader.Flags.Namespace != nil && *o.Loader.Flags.Namespace != "" {
 		return errors.New("give -n NAMESPACE or -A, not both")
 	}
+	if o.watch.Watch && o.write.DryRun != cmdutil.DryRunNone {
+		return errors.New("--watch writes continuously; it cannot be combined with --dry-run")
+	}
 	if len(o.sources) == 0 && len(o.unreachable) == 0 {
 		return fmt.Errorf("--from %s names only the consumer cluster %s itself; name the clusters that export the services", o.From, o.consumer.Context)
 	}
@@ -179,15 +188,40 @@ func (o *ImportOptions) Validate() error {
 // Run reads every cluster in parallel, reconciles, refuses to write
 // anything if the plan has problems, and applies the rest.
 func (o *ImportOptions) Run(ctx context.Context) error {
+	if o.watch.Watch && o.watch.LeaderElect {
+		// Only the leader may write, the first sync included: the
+		// controller does it once it holds the Lease.
+		return o.runWatch(ctx)
+	}
 	results, objects, err := o.sync(ctx)
-	if err != nil {
+	if err != nil && !(o.watch.Watch && len(results) > 0) {
 		return err
 	}
 	if o.write.structured() {
-		return o.write.printObjects(o.Out, objects)
+		if err := o.write.printObjects(o.Out, objects); err != nil {
+			return err
+		}
+	} else {
+		o.write.printResults(o.Out, results, o.consumer.Context)
 	}
-	o.write.printResults(o.Out, results, o.consumer.Context)
-	return nil
+	if !o.watch.Watch {
+		return nil
+	}
+	return o.runWatch(ctx)
+}
+
+func (o *ImportOptions) runWatch(ctx context.Context) error {
+	sources := slices.Clone(o.sources)
+	for _, u := range o.unreachable {
+		sources = append(sources, u.cluster)
+	}
+	return o.watch.run(ctx, controller.Options{
+		Consumers: []*clusterset.Cluster{o.consumer},
+		Sources:   sources,
+		Namespace: o.scope.Namespace,
+		Services:  o.Services,
+		Log:       o.ErrOut,
+	})
 }
 
 func (o *ImportOptions) sync(ctx context.Context) ([]apply.Result, []*unstructured.Unstructured, error) {

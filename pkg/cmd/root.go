@@ -67,6 +67,7 @@ func NewCmdMCSWithLoader(streams genericiooptions.IOStreams, loader *clusterset.
 		NewCmdExport(loader, streams),
 		NewCmdUnexport(loader, streams),
 		NewCmdImport(loader, streams),
+		NewCmdSync(loader, streams),
 		NewCmdStatus(loader, streams),
 		NewCmdResolve(loader, streams),
 		NewCmdDNS(loader, streams),

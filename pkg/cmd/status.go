@@ -612,3 +612,4 @@ func count(list []discoveryv1.EndpointSlice, serviceLabel string) map[serviceKey
 	}
 	return out
 }
+

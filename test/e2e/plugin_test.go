@@ -29,7 +29,14 @@ type pluginRun struct {
 // kubectlMCS runs `kubectl mcs ARGS` with the given kubeconfig.
 func kubectlMCS(t *testing.T, kubeconfig string, args ...string) pluginRun {
 	t.Helper()
-	var out, errOut bytes.Buffer
+	return kubectlMCSContext(context.Background(), t, kubeconfig, args...)
+}
+
+// kubectlMCSContext runs `kubectl mcs ARGS` until it returns or ctx ends
+// (how a --watch run is stopped).
+func kubectlMCSContext(ctx context.Context, t *testing.T, kubeconfig string, args ...string) pluginRun {
+	t.Helper()
+	var out, errOut lockedBuffer
 	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
 	var mu sync.Mutex
 	var connected []*clusterset.Cluster
@@ -39,7 +46,7 @@ func kubectlMCS(t *testing.T, kubeconfig string, args ...string) pluginRun {
 	}
 	root := cmd.NewCmdMCSWithLoader(streams, loader)
 	root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
-	root.SetContext(context.Background())
+	root.SetContext(ctx)
 	code := cmd.Execute(root, streams)
 	run := pluginRun{args: args, stdout: out.String(), stderr: errOut.String(), code: code, writes: map[string]int64{}, reads: map[string]int64{}}
 	for _, c := range connected {
@@ -80,4 +87,23 @@ func (r pluginRun) totalWrites() int64 {
 		n += w
 	}
 	return n
+}
+
+// lockedBuffer is a bytes.Buffer safe for the concurrent writes of a
+// --watch run's workers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
