@@ -612,4 +612,3 @@ func count(list []discoveryv1.EndpointSlice, serviceLabel string) map[serviceKey
 	}
 	return out
 }
-

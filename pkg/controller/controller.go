@@ -63,7 +63,7 @@ type Options struct {
 	// left alone (whole-clusterset mode: import "where the namespace
 	// exists"), instead of reporting the missing namespace.
 	SkipMissingNamespaces bool
-	Now     func() time.Time
+	Now                   func() time.Time
 }
 
 // LeaderElection names the Lease that decides which replica writes.
