@@ -16,30 +16,6 @@ import (
 	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
 )
 
-// seedCorefile is the consumer's Corefile as the vendor guide leaves it
-// (seed step 3): `multicluster clusterset.local` as a top-level line, which
-// upstream CoreDNS does not know, and clusterset.local not among the
-// kubernetes plugin's zones.
-const seedCorefile = `.:53 {
-    errors
-    health {
-       lameduck 15s
-    }
-    ready
-    multicluster clusterset.local
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-      pods verified
-      ttl 30
-      fallthrough in-addr.arpa ip6.arpa
-    }
-    forward . /etc/resolv.conf
-    cache 30
-    loop
-    reload
-    loadbalance
-}
-`
-
 // TestResolveAndDNSSetup: the seed's MySQL in its own namespace, exported
 // and imported; the consumer's Corefile is the vendor's. resolve names the
 // missing DNS setup; dns --patch fixes it; then a real CoreDNS running the
@@ -56,7 +32,7 @@ func TestResolveAndDNSSetup(t *testing.T) {
 	pods := waitForHostnames(ctx, t, provider, ns, "mysql", "mysql-0", "mysql-1")
 	kubectlMCS(t, set.Kubeconfig, "export", "mysql", "-n", ns, "--context", "cluster1").mustSucceed(t)
 	kubectlMCS(t, set.Kubeconfig, "import", "mysql", "-n", ns, "--from", "cluster1", "--context", "cluster2", "--create-namespace").mustSucceed(t)
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"}, Data: map[string]string{"Corefile": seedCorefile}}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"}, Data: map[string]string{"Corefile": string(fixtures.MustRead(fixtures.SeedCorefile))}}
 	if _, err := consumer.Client.CoreV1().ConfigMaps("kube-system").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

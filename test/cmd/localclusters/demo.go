@@ -136,30 +136,8 @@ func runDemo(ctx context.Context, plugin string, n int) error {
 	return nil
 }
 
-// vendorCorefile is the consumer Corefile of the seed's step 3, as its
-// guide shows it: a top-level `multicluster clusterset.local` line.
-const vendorCorefile = `.:53 {
-    errors
-    health {
-       lameduck 15s
-    }
-    ready
-    multicluster clusterset.local
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-      pods verified
-      ttl 30
-      fallthrough in-addr.arpa ip6.arpa
-    }
-    forward . /etc/resolv.conf
-    cache 30
-    loop
-    reload
-    loadbalance
-}
-`
-
 func createVendorCorefile(ctx context.Context, c *localcluster.Cluster) error {
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"}, Data: map[string]string{"Corefile": vendorCorefile}}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"}, Data: map[string]string{"Corefile": string(fixtures.MustRead(fixtures.SeedCorefile))}}
 	_, err := c.Client.CoreV1().ConfigMaps("kube-system").Create(ctx, cm, metav1.CreateOptions{})
 	return err
 }
