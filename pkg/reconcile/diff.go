@@ -3,6 +3,7 @@ package reconcile
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -29,11 +30,39 @@ func importAction(desired, observed *mcsv1beta1.ServiceImport) Action {
 	case !mapSubset(desired.Labels, observed.Labels),
 		!mapSubset(desired.Annotations, observed.Annotations),
 		!equality.Semantic.DeepEqual(desired.Spec, observed.Spec),
-		!equality.Semantic.DeepEqual(desired.Status, observed.Status):
+		!sameImportStatus(desired.Status, observed.Status):
 		return ActionUpdate
 	}
 	return ActionUnchanged
 }
+
+// sameImportStatus compares status exactly, except for the order of
+// status.clusters and status.conditions: both are listType=map (keyed by
+// cluster and by type), so the order another writer or the server keeps
+// them in means nothing, and must not make the same snapshot an update in
+// one listing and unchanged in another. desired is rendered sorted.
+func sameImportStatus(desired, observed mcsv1beta1.ServiceImportStatus) bool {
+	desired.Clusters = sortedCopy(desired.Clusters, compareClusterStatus)
+	observed.Clusters = sortedCopy(observed.Clusters, compareClusterStatus)
+	desired.Conditions = sortedCopy(desired.Conditions, compareConditionTypes)
+	observed.Conditions = sortedCopy(observed.Conditions, compareConditionTypes)
+	return equality.Semantic.DeepEqual(desired, observed)
+}
+
+// sortedCopy returns list itself when it is already sorted (the common
+// case: what we wrote), a sorted copy otherwise; list is never modified.
+func sortedCopy[T any](list []T, cmp func(a, b T) int) []T {
+	if slices.IsSortedFunc(list, cmp) {
+		return list
+	}
+	return slices.SortedStableFunc(slices.Values(list), cmp)
+}
+
+func compareClusterStatus(a, b mcsv1beta1.ClusterStatus) int {
+	return strings.Compare(a.Cluster, b.Cluster)
+}
+
+func compareConditionTypes(a, b metav1.Condition) int { return strings.Compare(a.Type, b.Type) }
 
 // serviceAction decides what to do with a desired derived Service.
 // spec.clusterIP is immutable, so switching between headless and ClusterIP

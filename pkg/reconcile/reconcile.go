@@ -67,6 +67,10 @@ type run struct {
 	managedSlices    map[serviceKey][]*discoveryv1.EndpointSlice
 	managedDerived   map[serviceKey][]*corev1.Service
 	missingNamespace map[string][]string // namespace -> services that need it
+	// claimed are the derived Service names a service of this run renders,
+	// whether or not a problem then blocks it: a leftover Service under
+	// such a name is left for that service to take over, never deleted.
+	claimed map[objectKey]bool
 
 	plan    Plan
 	changes changeLists
@@ -106,6 +110,7 @@ func newRun(s *Snapshot) *run {
 		managedSlices:    map[serviceKey][]*discoveryv1.EndpointSlice{},
 		managedDerived:   map[serviceKey][]*corev1.Service{},
 		missingNamespace: map[string][]string{},
+		claimed:          map[objectKey]bool{},
 	}
 	for _, ns := range s.Consumer.Namespaces {
 		r.namespaces[ns] = true
@@ -268,6 +273,9 @@ func (r *run) reconcileService(key serviceKey) {
 		merged = &m
 	}
 	desired := r.render(key, valid, merged, retained, observedImport)
+	if desired != nil {
+		r.claimed[objectKey{desired.service.Namespace, desired.service.Name}] = true
+	}
 	if problems := r.ownershipProblems(key, desired); len(problems) > 0 {
 		r.plan.Problems = append(r.plan.Problems, problems...)
 		return
@@ -339,6 +347,11 @@ func (r *run) finish() Plan {
 		return compareStrings(a.Namespace, b.Namespace, a.Service, b.Service, a.Cluster, b.Cluster)
 	})
 	c := &r.changes
+	// Deletions of derived Services are decided per service, before every
+	// service has claimed its name; drop those another service needs.
+	c.deleteServices = slices.DeleteFunc(c.deleteServices, func(ch Change) bool {
+		return r.claimed[objectKey{ch.Namespace, ch.Name}]
+	})
 	for _, bucket := range [][]Change{c.imports, c.services, c.slices, c.statuses, c.deleteSlices, c.deleteServices, c.deleteImports} {
 		slices.SortFunc(bucket, compareChanges)
 		p.Changes = append(p.Changes, bucket...)

@@ -175,7 +175,11 @@ func (r *run) ownershipProblems(key serviceKey, desired *rendered) []Problem {
 				Message: fmt.Sprintf("Service %s/%s exists in %s and is not managed by kubectl-mcs (%s); kubectl-mcs needs this name for the derived Service of %s",
 					svc.Namespace, svc.Name, r.consumerID, describeLabel(o.Labels, ManagedByLabel), key),
 				Fix: fixNotManaged})
-		case owner != "" && owner != key.Name:
+		case owner != "" && owner != key.Name && DerivedServiceName(owner) == svc.Name:
+			// Two services whose names shorten to the same derived name. A
+			// Service labeled for a service whose derived name is another
+			// one is not a clash: it is that service's leftover, which its
+			// own run would delete (addDeletions) and this one takes over.
 			problems = append(problems, Problem{Cluster: r.consumerID, Namespace: svc.Namespace, Kind: KindService, Name: svc.Name,
 				Message: fmt.Sprintf("Service %s/%s is the derived Service of %s/%s; %s needs the same name",
 					svc.Namespace, svc.Name, svc.Namespace, owner, key),

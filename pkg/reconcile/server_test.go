@@ -77,6 +77,7 @@ func shuffleSnapshot(s Snapshot, rng *rand.Rand) Snapshot {
 	shuffle(rng, out.Consumer.Imports)
 	for j := range out.Consumer.Imports {
 		shuffle(rng, out.Consumer.Imports[j].Status.Clusters)
+		shuffle(rng, out.Consumer.Imports[j].Status.Conditions)
 	}
 	shuffle(rng, out.Consumer.Services)
 	shuffle(rng, out.Consumer.EndpointSlices)
