@@ -194,10 +194,9 @@ func (o *ImportOptions) Run(ctx context.Context) error {
 		return o.runWatch(ctx)
 	}
 	results, objects, err := o.sync(ctx)
-	if err != nil && !(o.watch.Watch && len(results) > 0) {
-		return err
-	}
-	if o.write.structured() {
+	// What was written is reported even when a source was unreachable or a
+	// write failed half-way: a re-run converges, and the user sees where.
+	if o.write.structured() && err == nil {
 		if err := o.write.printObjects(o.Out, objects); err != nil {
 			return err
 		}
@@ -205,7 +204,11 @@ func (o *ImportOptions) Run(ctx context.Context) error {
 		o.write.printResults(o.Out, results, o.consumer.Context)
 	}
 	if !o.watch.Watch {
-		return nil
+		return err
+	}
+	if err != nil {
+		// The watch goes on: it keeps retrying what failed.
+		fmt.Fprintf(o.ErrOut, "Warning: %v\n", err)
 	}
 	return o.runWatch(ctx)
 }
