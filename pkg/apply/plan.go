@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -31,65 +32,135 @@ type Executor struct {
 	DryRun  cmdutil.DryRunStrategy
 }
 
+// maxWritesInFlight bounds the concurrent writes of one Execute: the writes
+// of one bucket of the plan are independent objects, and one at a time a
+// large import spent its time waiting on round trips.
+const maxWritesInFlight = 16
+
 // Execute writes every change that is not "unchanged" and returns one
 // result per change, plus the consumer objects as applied (for -o).
+// The plan's buckets (ServiceImports, Services, EndpointSlices, export
+// statuses, then each kind of deletion) run in the plan's order, one after
+// the other; the changes within a bucket run concurrently. On an error the
+// bucket finishes, the results written so far are returned with the first
+// error in plan order, and no later bucket starts.
 func (x *Executor) Execute(ctx context.Context, plan reconcile.Plan) ([]Result, []*unstructured.Unstructured, error) {
 	importsGVR, err := x.Consumer.MCSResource(clusterset.ServiceImports)
 	if err != nil {
 		return nil, nil, err
 	}
 	desired := indexDesired(plan)
-	var results []Result
-	var applied []*unstructured.Unstructured
-	for _, ch := range plan.Changes {
-		cluster := x.Consumer
-		if ch.Kind == reconcile.KindServiceExportStatus {
-			cluster = x.Sources[ch.Cluster]
-			if cluster == nil {
-				return results, applied, fmt.Errorf("plan names unknown source cluster %q", ch.Cluster)
-			}
-		}
-		w := &Writer{Client: cluster.Dynamic, FieldManager: reconcile.FieldManager, DryRun: x.DryRun}
-		result := Result{Cluster: cluster.Context, Kind: ch.Kind, Namespace: ch.Namespace, Name: ch.Name, Action: resultAction(ch.Action)}
-		var gvr schema.GroupVersionResource
-		var obj runtime.Object
-		switch ch.Kind {
-		case reconcile.KindServiceImport:
-			gvr, obj = importsGVR, desired.imports[key(ch)]
-		case reconcile.KindService:
-			gvr, obj = servicesGVR, desired.services[key(ch)]
-		case reconcile.KindEndpointSlice:
-			gvr, obj = endpointSlicesGVR, desired.slices[key(ch)]
-		case reconcile.KindServiceExportStatus:
-			if gvr, err = cluster.MCSResource(clusterset.ServiceExports); err != nil {
-				return results, applied, err
-			}
-			result.Kind, result.Subject = "ServiceExport", "status"
-			obj = desired.exports[ch.Cluster+"/"+key(ch)]
-		default:
-			return results, applied, fmt.Errorf("plan has a change of unknown kind %q", ch.Kind)
-		}
-		result.Group = gvr.Group
-		if ch.Action == reconcile.ActionDelete {
-			if err := w.Delete(ctx, gvr, ch.Namespace, ch.Name, ""); err != nil && !apierrors.IsNotFound(err) {
-				return results, applied, cluster.Errorf("deleting %s %s/%s: %w", ch.Kind, ch.Namespace, ch.Name, err)
-			}
-			results = append(results, result)
-			continue
-		}
-		if obj == nil {
-			return results, applied, fmt.Errorf("plan changes %s but renders no object for it", ch)
-		}
-		u, err := x.write(ctx, w, gvr, obj, ch)
-		if err != nil {
-			return results, applied, cluster.Errorf("writing %s %s/%s: %w", ch.Kind, ch.Namespace, ch.Name, err)
-		}
-		if ch.Kind != reconcile.KindServiceExportStatus {
-			applied = append(applied, u)
-		}
-		results = append(results, result)
+	type outcome struct {
+		result  *Result
+		applied *unstructured.Unstructured
+		err     error
 	}
-	return results, applied, nil
+	outs := make([]outcome, len(plan.Changes))
+	bucket := func(ch reconcile.Change) string {
+		return fmt.Sprintf("%s/%t", ch.Kind, ch.Action == reconcile.ActionDelete)
+	}
+	collect := func(end int) ([]Result, []*unstructured.Unstructured, error) {
+		var results []Result
+		var applied []*unstructured.Unstructured
+		for _, o := range outs[:end] {
+			if o.result != nil {
+				results = append(results, *o.result)
+			}
+			if o.applied != nil {
+				applied = append(applied, o.applied)
+			}
+		}
+		for _, o := range outs[:end] {
+			if o.err != nil {
+				return results, applied, o.err
+			}
+		}
+		return results, applied, nil
+	}
+	sem := make(chan struct{}, maxWritesInFlight)
+	for start := 0; start < len(plan.Changes); {
+		end := start + 1
+		for end < len(plan.Changes) && bucket(plan.Changes[end]) == bucket(plan.Changes[start]) {
+			end++
+		}
+		var wg sync.WaitGroup
+		for i := start; i < end; i++ {
+			ch := plan.Changes[i]
+			if ch.Action == reconcile.ActionUnchanged || x.DryRun == cmdutil.DryRunClient {
+				// No request: rendered in place.
+				r, u, err := x.executeOne(ctx, importsGVR, desired, ch)
+				outs[i] = outcome{r, u, err}
+				continue
+			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				r, u, err := x.executeOne(ctx, importsGVR, desired, ch)
+				outs[i] = outcome{r, u, err}
+			}()
+		}
+		wg.Wait()
+		for i := start; i < end; i++ {
+			if outs[i].err != nil {
+				return collect(end)
+			}
+		}
+		start = end
+	}
+	return collect(len(outs))
+}
+
+// executeOne writes one change; it returns its result (nil if it failed)
+// and, for consumer objects, the object as applied.
+func (x *Executor) executeOne(ctx context.Context, importsGVR schema.GroupVersionResource, desired desiredObjects, ch reconcile.Change) (*Result, *unstructured.Unstructured, error) {
+	var err error
+	cluster := x.Consumer
+	if ch.Kind == reconcile.KindServiceExportStatus {
+		cluster = x.Sources[ch.Cluster]
+		if cluster == nil {
+			return nil, nil, fmt.Errorf("plan names unknown source cluster %q", ch.Cluster)
+		}
+	}
+	w := &Writer{Client: cluster.Dynamic, FieldManager: reconcile.FieldManager, DryRun: x.DryRun}
+	result := Result{Cluster: cluster.Context, Kind: ch.Kind, Namespace: ch.Namespace, Name: ch.Name, Action: resultAction(ch.Action)}
+	var gvr schema.GroupVersionResource
+	var obj runtime.Object
+	switch ch.Kind {
+	case reconcile.KindServiceImport:
+		gvr, obj = importsGVR, desired.imports[key(ch)]
+	case reconcile.KindService:
+		gvr, obj = servicesGVR, desired.services[key(ch)]
+	case reconcile.KindEndpointSlice:
+		gvr, obj = endpointSlicesGVR, desired.slices[key(ch)]
+	case reconcile.KindServiceExportStatus:
+		if gvr, err = cluster.MCSResource(clusterset.ServiceExports); err != nil {
+			return nil, nil, err
+		}
+		result.Kind, result.Subject = "ServiceExport", "status"
+		obj = desired.exports[ch.Cluster+"/"+key(ch)]
+	default:
+		return nil, nil, fmt.Errorf("plan has a change of unknown kind %q", ch.Kind)
+	}
+	result.Group = gvr.Group
+	if ch.Action == reconcile.ActionDelete {
+		if err := w.Delete(ctx, gvr, ch.Namespace, ch.Name, ""); err != nil && !apierrors.IsNotFound(err) {
+			return nil, nil, cluster.Errorf("deleting %s %s/%s: %w", ch.Kind, ch.Namespace, ch.Name, err)
+		}
+		return &result, nil, nil
+	}
+	if obj == nil {
+		return nil, nil, fmt.Errorf("plan changes %s but renders no object for it", ch)
+	}
+	u, err := x.write(ctx, w, gvr, obj, ch)
+	if err != nil {
+		return nil, nil, cluster.Errorf("writing %s %s/%s: %w", ch.Kind, ch.Namespace, ch.Name, err)
+	}
+	if ch.Kind == reconcile.KindServiceExportStatus {
+		u = nil
+	}
+	return &result, u, nil
 }
 
 // write applies one object. Unchanged objects are not sent, but returned

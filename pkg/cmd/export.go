@@ -181,6 +181,14 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 			if obj, err = w.Apply(ctx, gvr, owned); err != nil {
 				return c.Errorf("applying ServiceExport %s/%s: %w", o.namespace, p.name, err)
 			}
+			// A created export only has its generation now: observe it, or
+			// the next run finds Valid's observedGeneration stale and
+			// writes the export again for nothing.
+			if obj != nil && obj.GetGeneration() != p.desired.Generation {
+				if valid := meta.FindStatusCondition(p.desired.Status.Conditions, string(mcsv1beta1.ServiceExportConditionValid)); valid != nil {
+					valid.ObservedGeneration = obj.GetGeneration()
+				}
+			}
 			status, err := apply.ToUnstructured(p.desired, gvk)
 			if err != nil {
 				return err

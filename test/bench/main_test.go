@@ -1,0 +1,67 @@
+// Package bench measures kubectl mcs on real local clusters (issue 7).
+//
+// Without $MCS_BENCH, `go test ./test/bench` (part of `make test`) runs only
+// TestRoundTrips: small imports whose request counts per cluster are
+// asserted against the documented figures (counts, never times). With
+// MCS_BENCH=1 (`make bench`), TestBench runs every benchmark (round trips,
+// scale, fan-out, start-up, library, propagation), prints the table and
+// rewrites the README section between the bench markers.
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
+)
+
+// clusters: cluster1 and cluster2 are sources, cluster3 the consumer;
+// cluster4 is kubectl's consumer in the scale benchmark, and cluster1..6
+// the fan-out clusterset (bench mode only).
+var clusters *localcluster.Set
+
+func benchMode() bool { return os.Getenv("MCS_BENCH") != "" }
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("bench: skipped in -short mode")
+		return m.Run()
+	}
+	cacheDir, err := os.MkdirTemp("", "kubectl-mcs-bench-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	defer os.RemoveAll(cacheDir)
+	os.Setenv("KUBECACHEDIR", cacheDir)
+	n := 3
+	if benchMode() {
+		n = 6
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	start := time.Now()
+	clusters, err = localcluster.Start(ctx, localcluster.Options{Clusters: n, Log: os.Stderr})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: starting local clusters:", err)
+		return 1
+	}
+	defer clusters.Stop()
+	fmt.Fprintf(os.Stderr, "bench: %d clusters up in %s\n", n, time.Since(start).Round(time.Millisecond))
+	return m.Run()
+}
+
+func needClusters(t *testing.T) *localcluster.Set {
+	t.Helper()
+	if clusters == nil {
+		t.Skip("bench needs local clusters (not started in -short mode)")
+	}
+	return clusters
+}
