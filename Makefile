@@ -2,20 +2,24 @@
 # `make test` runs every test. Both build what they need first.
 GO       ?= go
 BIN      := $(CURDIR)/bin
-# Real servers for the local clusters, built from the Go module proxy.
+# Real servers for the local clusters, and kubectl and krew for the
+# distribution tests, built from the Go module proxy.
 TOOLS_DIR ?= $(CURDIR)/.cache/bin
 export MCS_TOOLS_DIR := $(TOOLS_DIR)
 # The e2e fault tests run the real binary (SIGKILL at random points).
 export MCS_PLUGIN_BINARY := $(BIN)/kubectl-mcs
 
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+# A semantic version, as krew requires (hack/version.sh says which).
+VERSION ?= $(shell hack/version.sh)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 PKG     := github.com/kubectl-mcs/kubectl-mcs
 LDFLAGS := -s -w -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.GitCommit=$(COMMIT)
 # Where demo-up keeps its clusters between commands.
 DEMO_DIR ?= $(CURDIR)/.cache/demo
+# Release archives (make dist) and the krew manifest rendered from them.
+DIST_DIR ?= $(CURDIR)/dist
 
-.PHONY: build tools test unit e2e soak vet fmt-check demo demo-up demo-down clean
+.PHONY: build tools test unit e2e soak vet fmt-check demo demo-up demo-down clean dist krew-manifest startup-time
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-mcs ./cmd/kubectl-mcs
@@ -27,7 +31,7 @@ vet:
 	$(GO) vet ./...
 
 fmt-check:
-	@out=$$(gofmt -l cmd pkg test); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd pkg test hack); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 unit:
 	$(GO) test -short -count=1 ./...
@@ -43,6 +47,20 @@ soak: tools build
 test: fmt-check vet tools build
 	$(GO) test -count=1 -timeout 40m ./...
 
+# Release archives for every platform, with the sha256 list.
+dist:
+	hack/dist.sh $(DIST_DIR) $(VERSION) $(COMMIT)
+
+# krew-manifest/mcs.yaml from the archives of `make dist` (same VERSION),
+# checked by krew's own validator.
+krew-manifest: tools
+	$(GO) run ./hack/krew-manifest -dist $(DIST_DIR) -version $(VERSION) -out krew-manifest/mcs.yaml
+	$(TOOLS_DIR)/validate-krew-manifest -manifest krew-manifest/mcs.yaml -skip-install
+
+# Start-up time of the plugin next to kubectl's (median of 20 runs).
+startup-time: tools build
+	hack/startup-time.sh $(BIN)/kubectl-mcs $(TOOLS_DIR)/kubectl 20
+
 demo: tools build
 	$(GO) run ./test/cmd/localclusters demo --plugin $(BIN)/kubectl-mcs
 
@@ -53,4 +71,11 @@ demo-down:
 	$(GO) run ./test/cmd/localclusters down --dir $(DEMO_DIR)
 
 clean:
-	rm -rf $(BIN) .cache/demo
+	rm -rf $(BIN) $(DIST_DIR) .cache/demo
+
+# Benchmarks of issue 7 on real local clusters (round trips, scale, fan-out,
+# start-up, library, propagation): prints the table and rewrites the README
+# section between <!-- bench:start --> and <!-- bench:end -->.
+.PHONY: bench
+bench: tools build
+	MCS_BENCH=1 $(GO) test -count=1 -timeout 30m -run 'TestBench$$' -v ./test/bench/

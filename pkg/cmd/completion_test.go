@@ -129,6 +129,7 @@ func TestCompleteFromKubeconfig(t *testing.T) {
 		{"clusters with equals", []string{"status", "--clusters=cluster2,"}, []string{"cluster2,cluster1", "cluster2,staging"}},
 		{"clusters of crds install", []string{"crds", "install", "--clusters", "cluster2,"}, []string{"cluster2,cluster1", "cluster2,staging"}},
 		{"clusters of crds check", []string{"crds", "check", "--clusters", ""}, all},
+		{"clusters of resolve", []string{"resolve", "--clusters", "cluster1,s"}, []string{"cluster1,staging"}},
 		{"kubeconfig cluster", []string{"status", "--cluster", "stag"}, []string{"staging-cluster"}},
 		{"kubeconfig user", []string{"status", "--user", "cluster1"}, []string{"cluster1-user"}},
 		{"no arguments to version", []string{"version", ""}, nil},
@@ -280,6 +281,7 @@ func TestCompleteFromCluster(t *testing.T) {
 		{"status offers exports and imports", []string{"status", "-n", "provider-ns", ""}, []string{"db", "mysql"}},
 		{"status -A", []string{"status", "-A", ""}, []string{"cache", "db", "mysql"}},
 		{"status --clusters", []string{"status", "--clusters", "cluster1", "-n", "other-ns", ""}, []string{"cache"}},
+		{"resolve offers exports and imports", []string{"resolve", "-n", "provider-ns", "m"}, []string{"mysql"}},
 		{"namespace without services", []string{"export", "-n", "default", "x"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -125,8 +124,7 @@ func addLogFlags(cmd *cobra.Command) {
 	cmd.PersistentFlags().Lookup("v").Shorthand = "v"
 	cmd.PersistentPreRun = func(*cobra.Command, []string) {
 		if verbosity.Value.String() == "0" {
-			klog.LogToStderr(false)
-			klog.SetOutput(io.Discard)
+			quietClientLogs()
 		}
 	}
 }

@@ -207,11 +207,13 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 			failed = append(failed, cr.Context)
 		}
 	}
-	switch o.Output {
-	case "json", "yaml":
+	switch {
+	case o.Output == "json" || o.Output == "yaml":
 		if err := printers.Structured(o.Out, o.Output, report); err != nil {
 			return err
 		}
+	case len(failed) == len(report.Clusters):
+		// Nothing could be read: the errors below say it all.
 	default:
 		if err := printStatusTable(o.Out, report, o.Output == "wide", scope, o.now()); err != nil {
 			return err

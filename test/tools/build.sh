@@ -15,7 +15,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
 k8s_version=$(awk '$1=="k8s.io/kubernetes" {print $2; exit}' go.mod)
-krew_version=$(awk '$1=="sigs.k8s.io/krew" {print $2; exit}' krew/go.mod)
+krew_version=$(awk '{for (i = 1; i < NF; i++) if ($i == "sigs.k8s.io/krew") {print $(i + 1); exit}}' krew/go.mod)
 minor=${k8s_version#v1.}
 minor=${minor%%.*}
 # Without these stamps the servers report v0.0.0-master, clients that check
