@@ -18,12 +18,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
-	"github.com/kubectl-mcs/kubectl-mcs/pkg/cmd"
 	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
+	"github.com/kubectl-mcs/kubectl-mcs/test/pluginrun"
 )
 
 // counts are the requests of one run, per kubeconfig context.
@@ -39,30 +36,14 @@ func (c counts) totalWrites() (n int64) {
 }
 
 // mcs runs `kubectl mcs ARGS` in-process through the real command tree and
-// counts its requests with clusterset.RequestCounter (Loader.OnConnect).
+// counts its requests per cluster; a failure ends the test.
 func mcs(t testing.TB, kubeconfig string, args ...string) (string, counts) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	var mu sync.Mutex
-	var connected []*clusterset.Cluster
-	loader := &clusterset.Loader{
-		Flags:     genericclioptions.NewConfigFlags(true),
-		OnConnect: func(c *clusterset.Cluster) { mu.Lock(); connected = append(connected, c); mu.Unlock() },
+	r := pluginrun.Run(context.Background(), kubeconfig, args...)
+	if r.Code != 0 {
+		t.Fatalf("kubectl mcs %s: exit %d\n%s%s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
 	}
-	root := cmd.NewCmdMCSWithLoader(streams, loader)
-	root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
-	root.SetContext(context.Background())
-	code := cmd.Execute(root, streams)
-	if code != 0 {
-		t.Fatalf("kubectl mcs %s: exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())
-	}
-	c := counts{reads: map[string]int64{}, writes: map[string]int64{}}
-	for _, cl := range connected {
-		c.reads[cl.Context] += cl.Requests.Reads()
-		c.writes[cl.Context] += cl.Requests.Writes()
-	}
-	return out.String(), c
+	return r.Stdout, counts{reads: r.Reads, writes: r.Writes}
 }
 
 // procRun is one run of a binary as a child process.

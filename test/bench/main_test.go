@@ -9,14 +9,11 @@
 package bench
 
 import (
-	"context"
-	"flag"
-	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
+	"github.com/kubectl-mcs/kubectl-mcs/test/pluginrun"
 )
 
 // clusters: cluster1 and cluster2 are sources, cluster3 the consumer;
@@ -29,33 +26,11 @@ func benchMode() bool { return os.Getenv("MCS_BENCH") != "" }
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		fmt.Println("bench: skipped in -short mode")
-		return m.Run()
-	}
-	cacheDir, err := os.MkdirTemp("", "kubectl-mcs-bench-cache-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		return 1
-	}
-	defer os.RemoveAll(cacheDir)
-	os.Setenv("KUBECACHEDIR", cacheDir)
 	n := 3
 	if benchMode() {
 		n = 6
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	start := time.Now()
-	clusters, err = localcluster.Start(ctx, localcluster.Options{Clusters: n, Log: os.Stderr})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench: starting local clusters:", err)
-		return 1
-	}
-	defer clusters.Stop()
-	fmt.Fprintf(os.Stderr, "bench: %d clusters up in %s\n", n, time.Since(start).Round(time.Millisecond))
-	return m.Run()
+	return pluginrun.Main(m, "bench", n, &clusters)
 }
 
 func needClusters(t *testing.T) *localcluster.Set {

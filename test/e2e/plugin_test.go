@@ -1,17 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
-
-	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
-	"github.com/kubectl-mcs/kubectl-mcs/pkg/cmd"
+	"github.com/kubectl-mcs/kubectl-mcs/test/pluginrun"
 )
 
 // pluginRun is one `kubectl mcs` invocation, run in-process through the
@@ -33,28 +27,12 @@ func kubectlMCS(t *testing.T, kubeconfig string, args ...string) pluginRun {
 }
 
 // kubectlMCSContext runs `kubectl mcs ARGS` until it returns or ctx ends
-// (how a --watch run is stopped).
+// (how a --watch run is stopped), and logs what it printed.
 func kubectlMCSContext(ctx context.Context, t *testing.T, kubeconfig string, args ...string) pluginRun {
 	t.Helper()
-	var out, errOut lockedBuffer
-	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	var mu sync.Mutex
-	var connected []*clusterset.Cluster
-	loader := &clusterset.Loader{
-		Flags:     genericclioptions.NewConfigFlags(true),
-		OnConnect: func(c *clusterset.Cluster) { mu.Lock(); connected = append(connected, c); mu.Unlock() },
-	}
-	root := cmd.NewCmdMCSWithLoader(streams, loader)
-	root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
-	root.SetContext(ctx)
-	code := cmd.Execute(root, streams)
-	run := pluginRun{args: args, stdout: out.String(), stderr: errOut.String(), code: code, writes: map[string]int64{}, reads: map[string]int64{}}
-	for _, c := range connected {
-		run.writes[c.Context] += c.Requests.Writes()
-		run.reads[c.Context] += c.Requests.Reads()
-	}
-	t.Logf("$ kubectl mcs %s\n%s%s(exit %d)", strings.Join(args, " "), run.stdout, run.stderr, code)
-	return run
+	r := pluginrun.Run(ctx, kubeconfig, args...)
+	t.Logf("$ kubectl mcs %s\n%s%s(exit %d)", strings.Join(args, " "), r.Stdout, r.Stderr, r.Code)
+	return pluginRun{args: args, stdout: r.Stdout, stderr: r.Stderr, code: r.Code, writes: r.Writes, reads: r.Reads}
 }
 
 // mustSucceed fails the test unless the run exited 0.
@@ -87,23 +65,4 @@ func (r pluginRun) totalWrites() int64 {
 		n += w
 	}
 	return n
-}
-
-// lockedBuffer is a bytes.Buffer safe for the concurrent writes of a
-// --watch run's workers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

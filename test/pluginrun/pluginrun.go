@@ -1,0 +1,82 @@
+// Package pluginrun runs `kubectl mcs` in-process, through the real command
+// tree, for the e2e tests and the benchmarks, and counts the requests each
+// run sends to each cluster (clusterset.RequestCounter).
+package pluginrun
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/cmd"
+)
+
+// Result is one `kubectl mcs` invocation.
+type Result struct {
+	Args   []string
+	Stdout string
+	Stderr string
+	Code   int
+	// Reads, Writes and Leases count the HTTP requests per context.
+	Reads, Writes, Leases map[string]int64
+}
+
+// TotalWrites sums the write requests over every cluster.
+func (r Result) TotalWrites() int64 {
+	var n int64
+	for _, w := range r.Writes {
+		n += w
+	}
+	return n
+}
+
+// Run runs `kubectl mcs --kubeconfig KUBECONFIG ARGS` until it returns or
+// ctx ends (how a --watch run is stopped).
+func Run(ctx context.Context, kubeconfig string, args ...string) Result {
+	var out, errOut lockedBuffer
+	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	var mu sync.Mutex
+	var connected []*clusterset.Cluster
+	loader := &clusterset.Loader{
+		Flags:     genericclioptions.NewConfigFlags(true),
+		OnConnect: func(c *clusterset.Cluster) { mu.Lock(); connected = append(connected, c); mu.Unlock() },
+	}
+	root := cmd.NewCmdMCSWithLoader(streams, loader)
+	root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
+	root.SetContext(ctx)
+	code := cmd.Execute(root, streams)
+	r := Result{Args: args, Stdout: out.String(), Stderr: errOut.String(), Code: code,
+		Reads: map[string]int64{}, Writes: map[string]int64{}, Leases: map[string]int64{}}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range connected {
+		r.Reads[c.Context] += c.Requests.Reads()
+		r.Writes[c.Context] += c.Requests.Writes()
+		r.Leases[c.Context] += c.Requests.Leases()
+	}
+	return r
+}
+
+// lockedBuffer is a bytes.Buffer safe for the concurrent writes of a
+// --watch run's workers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
