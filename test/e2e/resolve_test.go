@@ -131,7 +131,22 @@ func TestResolveBrokenLinks(t *testing.T) {
 	if _, err := consumer.Create(ctx, ns, []byte(namespaceManifest(ns))); err != nil {
 		t.Fatal(err)
 	}
-	clusters := "--clusters=cluster1,cluster2"
+	// A port conflict: cluster1 (older export, wins) calls port 80 "http",
+	// cluster3 calls it "web"; the import keeps one name per port.
+	for name, port := range map[string]string{"cluster1": "http", "cluster3": "web"} {
+		svc := fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata: {name: dup}\nspec: {ports: [{name: %s, port: 80}]}\n", port)
+		c := set.Cluster(name)
+		if name == "cluster3" {
+			if _, err := c.Create(ctx, ns, []byte(namespaceManifest(ns))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.Create(ctx, ns, []byte(svc)); err != nil {
+			t.Fatal(err)
+		}
+		kubectlMCS(t, set.Kubeconfig, "export", "dup", "-n", ns, "--context", name).mustSucceed(t)
+	}
+	clusters := "--clusters=cluster1,cluster2,cluster3"
 
 	cases := []struct {
 		name    string
@@ -150,6 +165,8 @@ func TestResolveBrokenLinks(t *testing.T) {
 			args: []string{"resolve", "web", "-n", ns}, message: "exported by cluster1 but not imported into cluster2", fix: "kubectl mcs import web -n links-ns --from cluster1 --context cluster2"},
 		{name: "namespace missing", setup: [][]string{{"export", "api", "-n", "links-elsewhere", "--context", "cluster1"}},
 			args: []string{"resolve", "api", "-n", "links-elsewhere"}, message: "namespace links-elsewhere does not exist in cluster2", fix: "--create-namespace"},
+		{name: "conflict", setup: [][]string{{"import", "dup", "-n", ns, "--from", "cluster1,cluster3", "--context", "cluster2"}},
+			args: []string{"resolve", "_web._tcp.dup.links-ns.svc.clusterset.local"}, message: "the exports of links-ns/dup conflict (PortConflict)", fix: "make the exported Services agree"},
 		{name: "endpoint not ready", setup: [][]string{{"export", "mysql", "-n", ns, "--context", "cluster1"}, {"import", "mysql", "-n", ns, "--from", "cluster1", "--context", "cluster2"}},
 			args: []string{"resolve", "mysql-0", "-n", ns}, message: "endpoint mysql-0 of links-ns/mysql is not ready in cluster1", fix: "make the pod ready"},
 	}
