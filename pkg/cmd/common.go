@@ -1,8 +1,11 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -11,16 +14,18 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/apply"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
 )
 
 // writeFlags are the flags of every verb that writes: --dry-run and -o.
 type writeFlags struct {
 	PrintFlags *genericclioptions.PrintFlags
 	DryRun     cmdutil.DryRunStrategy
+	cmd        *cobra.Command
 }
 
 func newWriteFlags(cmd *cobra.Command, operation string) *writeFlags {
-	f := &writeFlags{PrintFlags: genericclioptions.NewPrintFlags(operation)}
+	f := &writeFlags{PrintFlags: genericclioptions.NewPrintFlags(operation), cmd: cmd}
 	// Only the structured formats: the default output is one kubectl-style
 	// line per object, whose verb (created, unchanged, ...) varies per object.
 	f.PrintFlags.OutputFlagSpecified = nil
@@ -36,11 +41,7 @@ func (f *writeFlags) complete(cmd *cobra.Command) error {
 }
 
 func (f *writeFlags) validate() error {
-	switch *f.PrintFlags.OutputFormat {
-	case "", "json", "yaml":
-		return nil
-	}
-	return fmt.Errorf("--output %q is not supported (use json or yaml, or leave it out for one line per object)", *f.PrintFlags.OutputFormat)
+	return validateOutput(f.cmd.CommandPath(), *f.PrintFlags.OutputFormat, "json", "yaml")
 }
 
 // structured reports whether -o json|yaml was asked for.
@@ -76,4 +77,29 @@ func (f *writeFlags) printObjects(out io.Writer, objs []*unstructured.Unstructur
 	}
 	var obj runtime.Object = list
 	return printer.PrintObj(obj, out)
+}
+
+// validateOutput rejects an -o value the verb does not print; "" (the
+// verb's own table or lines) is always allowed.
+func validateOutput(verb, value string, allowed ...string) error {
+	if value == "" || slices.Contains(allowed, value) {
+		return nil
+	}
+	return fmt.Errorf("--output %q is not supported by %s (use %s)", value, verb, strings.Join(allowed, ", "))
+}
+
+// namespaceFlag is the -n the user gave, or "".
+func namespaceFlag(loader *clusterset.Loader) string {
+	if loader.Flags.Namespace == nil {
+		return ""
+	}
+	return *loader.Flags.Namespace
+}
+
+// checkNamespaceScope rejects -n combined with -A.
+func checkNamespaceScope(loader *clusterset.Loader, allNamespaces bool) error {
+	if allNamespaces && namespaceFlag(loader) != "" {
+		return errors.New("give -n NAMESPACE or -A, not both")
+	}
+	return nil
 }

@@ -83,11 +83,7 @@ func (o *DNSOptions) Validate(cmd *cobra.Command) error {
 	if cmd.Flags().Changed("dry-run") && !o.Patch {
 		return errors.New("--dry-run only applies with --patch (without it, dns only reads)")
 	}
-	switch o.Output {
-	case "", "json", "yaml":
-		return nil
-	}
-	return fmt.Errorf("--output %q is not supported by dns (use json or yaml)", o.Output)
+	return validateOutput("dns", o.Output, "json", "yaml")
 }
 
 // DNSReport is what dns prints with -o json|yaml.

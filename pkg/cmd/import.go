@@ -173,8 +173,8 @@ func (o *ImportOptions) connect(ctx context.Context, consumerContext string, sou
 
 // Validate checks flag combinations.
 func (o *ImportOptions) Validate() error {
-	if o.AllNamespaces && o.Loader.Flags.Namespace != nil && *o.Loader.Flags.Namespace != "" {
-		return errors.New("give -n NAMESPACE or -A, not both")
+	if err := checkNamespaceScope(o.Loader, o.AllNamespaces); err != nil {
+		return err
 	}
 	if o.watch.Watch && o.write.DryRun != cmdutil.DryRunNone {
 		return errors.New("--watch writes continuously; it cannot be combined with --dry-run")

@@ -84,20 +84,15 @@ func NewCmdResolve(loader *clusterset.Loader, streams genericiooptions.IOStreams
 
 // Validate checks the flags.
 func (o *ResolveOptions) Validate() error {
-	switch o.Output {
-	case "", "json", "yaml":
-	default:
-		return fmt.Errorf("--output %q is not supported by resolve (use json or yaml)", o.Output)
+	if err := validateOutput("resolve", o.Output, "json", "yaml"); err != nil {
+		return err
 	}
 	if o.DNSServer != "" {
 		if _, port, err := net.SplitHostPort(o.DNSServer); err != nil || port == "" {
 			return fmt.Errorf("--dns-server %q is not HOST:PORT (e.g. 10.96.0.10:53)", o.DNSServer)
 		}
 	}
-	if o.AllNamespaces && o.Loader.Flags.Namespace != nil && *o.Loader.Flags.Namespace != "" {
-		return errors.New("give -n NAMESPACE or -A, not both")
-	}
-	return nil
+	return checkNamespaceScope(o.Loader, o.AllNamespaces)
 }
 
 // ResolveReport is what resolve prints (as a table, or -o json|yaml).

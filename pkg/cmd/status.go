@@ -81,15 +81,10 @@ func NewCmdStatus(loader *clusterset.Loader, streams genericiooptions.IOStreams)
 
 // Validate checks the flags.
 func (o *StatusOptions) Validate() error {
-	switch o.Output {
-	case "", "wide", "json", "yaml":
-	default:
-		return fmt.Errorf("--output %q is not supported by status (use wide, json or yaml)", o.Output)
+	if err := validateOutput("status", o.Output, "wide", "json", "yaml"); err != nil {
+		return err
 	}
-	if o.AllNamespaces && o.Loader.Flags.Namespace != nil && *o.Loader.Flags.Namespace != "" {
-		return errors.New("give -n NAMESPACE or -A, not both")
-	}
-	return nil
+	return checkNamespaceScope(o.Loader, o.AllNamespaces)
 }
 
 // clustersetContexts resolves the clusterset and says where it came from.
@@ -186,18 +181,13 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	}
 	scope := snapshot.Scope{Services: o.Services}
 	if !o.AllNamespaces {
-		current, err := o.Loader.CurrentContext()
-		if err == nil {
-			if c, err := o.Loader.Connect(current); err == nil {
-				scope.Namespace = c.Namespace
-			}
+		// -n, else the current context's namespace, else "default": read
+		// from the kubeconfig alone, no client needed.
+		ns, _, err := o.Loader.Flags.ToRawKubeConfigLoader().Namespace()
+		if err != nil || ns == "" {
+			ns = "default"
 		}
-		if scope.Namespace == "" {
-			scope.Namespace = "default"
-		}
-		if o.Loader.Flags.Namespace != nil && *o.Loader.Flags.Namespace != "" {
-			scope.Namespace = *o.Loader.Flags.Namespace
-		}
+		scope.Namespace = ns
 	}
 	states := o.read(ctx, contexts, scope)
 	report := buildStatus(states, o.now())

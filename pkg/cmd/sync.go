@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 
@@ -62,8 +61,8 @@ func NewCmdSync(loader *clusterset.Loader, streams genericiooptions.IOStreams) *
 
 // Run connects the clusterset and syncs it once, or until interrupted.
 func (o *SyncOptions) Run(ctx context.Context) error {
-	if o.AllNamespaces && o.Loader.Flags.Namespace != nil && *o.Loader.Flags.Namespace != "" {
-		return errors.New("give -n NAMESPACE or -A, not both")
+	if err := checkNamespaceScope(o.Loader, o.AllNamespaces); err != nil {
+		return err
 	}
 	contexts, origin, err := clustersetContexts(o.Loader, o.Clusters, o.clustersGiven, os.Getenv)
 	if err != nil {
@@ -82,8 +81,8 @@ func (o *SyncOptions) Run(ctx context.Context) error {
 	namespace := ""
 	if !o.AllNamespaces {
 		namespace = clusters[0].Namespace
-		if o.Loader.Flags.Namespace != nil && *o.Loader.Flags.Namespace != "" {
-			namespace = *o.Loader.Flags.Namespace
+		if ns := namespaceFlag(o.Loader); ns != "" {
+			namespace = ns
 		}
 	}
 	opts := controller.Options{

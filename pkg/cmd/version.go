@@ -42,11 +42,7 @@ func NewCmdVersion(streams genericiooptions.IOStreams) *cobra.Command {
 
 // Validate rejects output formats other than the plain line, json and yaml.
 func (o *VersionOptions) Validate() error {
-	switch o.Output {
-	case "", "json", "yaml":
-		return nil
-	}
-	return fmt.Errorf("--output %q is not supported by version (use json or yaml)", o.Output)
+	return validateOutput("version", o.Output, "json", "yaml")
 }
 
 // Run prints the version in the requested format.
