@@ -112,11 +112,7 @@ func TestUserOwnedEndpointSliceRefused(t *testing.T) {
 	defer cancel()
 	ns := "slice-ns"
 	provider, consumer := set.Cluster("cluster1"), set.Cluster("cluster2")
-	if _, err := provider.Create(ctx, ns, []byte(namespaceManifest(ns)+"---\n"+webManifest("http", 80, 8080))); err != nil {
-		t.Fatal(err)
-	}
-	waitForReadyEndpoints(ctx, t, provider, ns, "web", 1)
-	kubectlMCS(t, set.Kubeconfig, "export", "web", "-n", ns, "--context", "cluster1").mustSucceed(t)
+	exportWeb(ctx, t, set, provider, ns)
 	userSlice := `apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata:

@@ -214,11 +214,7 @@ func TestUserOwnedDerivedServiceRefused(t *testing.T) {
 	defer cancel()
 	ns := "owned-ns"
 	provider, consumer := set.Cluster("cluster1"), set.Cluster("cluster2")
-	if _, err := provider.Create(ctx, ns, []byte(namespaceManifest(ns)+"---\n"+webManifest("http", 80, 8080))); err != nil {
-		t.Fatal(err)
-	}
-	waitForReadyEndpoints(ctx, t, provider, ns, "web", 1)
-	kubectlMCS(t, set.Kubeconfig, "export", "web", "-n", ns, "--context", "cluster1").mustSucceed(t)
+	exportWeb(ctx, t, set, provider, ns)
 	userService := `apiVersion: v1
 kind: Service
 metadata:
@@ -324,6 +320,17 @@ spec:
   ports:
   - {name: %[1]s, port: %[2]d, targetPort: %[3]d}
 `, portName, port, targetPort)
+}
+
+// exportWeb runs webManifest in namespace ns of c, waits for its endpoint
+// and exports it from c with kubectl mcs.
+func exportWeb(ctx context.Context, t *testing.T, set *localcluster.Set, c *localcluster.Cluster, ns string) {
+	t.Helper()
+	if _, err := c.Create(ctx, ns, []byte(namespaceManifest(ns)+"---\n"+webManifest("http", 80, 8080))); err != nil {
+		t.Fatal(err)
+	}
+	waitForReadyEndpoints(ctx, t, c, ns, "web", 1)
+	kubectlMCS(t, set.Kubeconfig, "export", "web", "-n", ns, "--context", c.Name).mustSucceed(t)
 }
 
 // webExtraPort appends a port to the Service of webManifest.

@@ -21,14 +21,10 @@ func TestStatusShowsDrift(t *testing.T) {
 	defer cancel()
 	ns := "status-ns"
 	provider, consumer := set.Cluster("cluster1"), set.Cluster("cluster2")
-	if _, err := provider.Create(ctx, ns, []byte(namespaceManifest(ns)+"---\n"+webManifest("http", 80, 8080))); err != nil {
-		t.Fatal(err)
-	}
+	exportWeb(ctx, t, set, provider, ns)
 	if _, err := consumer.Create(ctx, ns, []byte(namespaceManifest(ns))); err != nil {
 		t.Fatal(err)
 	}
-	waitForReadyEndpoints(ctx, t, provider, ns, "web", 1)
-	kubectlMCS(t, set.Kubeconfig, "export", "web", "-n", ns, "--context", "cluster1").mustSucceed(t)
 	kubectlMCS(t, set.Kubeconfig, "import", "web", "-n", ns, "--from", "cluster1", "--context", "cluster2").mustSucceed(t)
 
 	status := kubectlMCS(t, set.Kubeconfig, "status", "-n", ns, "--clusters", "cluster1,cluster2,cluster3").mustSucceed(t)
@@ -79,12 +75,7 @@ func TestStatusWithStoppedCluster(t *testing.T) {
 	defer set.Stop()
 	ns := "down-ns"
 	for _, name := range []string{"cluster1", "cluster2"} {
-		c := set.Cluster(name)
-		if _, err := c.Create(ctx, ns, []byte(namespaceManifest(ns)+"---\n"+webManifest("http", 80, 8080))); err != nil {
-			t.Fatal(err)
-		}
-		waitForReadyEndpoints(ctx, t, c, ns, "web", 1)
-		kubectlMCS(t, set.Kubeconfig, "export", "web", "-n", ns, "--context", name).mustSucceed(t)
+		exportWeb(ctx, t, set, set.Cluster(name), ns)
 	}
 	set.Cluster("cluster3").StopAPIServer()
 

@@ -154,14 +154,10 @@ func TestWatchLeaderElection(t *testing.T) {
 	defer cancel()
 	ns := "lease-ns"
 	provider, consumer := set.Cluster("cluster1"), set.Cluster("cluster2")
-	if _, err := provider.Create(ctx, ns, []byte(namespaceManifest(ns)+"---\n"+webManifest("http", 80, 8080))); err != nil {
-		t.Fatal(err)
-	}
+	exportWeb(ctx, t, set, provider, ns)
 	if _, err := consumer.Create(ctx, ns, []byte(namespaceManifest(ns))); err != nil {
 		t.Fatal(err)
 	}
-	waitForReadyEndpoints(ctx, t, provider, ns, "web", 1)
-	kubectlMCS(t, set.Kubeconfig, "export", "web", "-n", ns, "--context", "cluster1").mustSucceed(t)
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	runs := make(chan pluginRun, 2)
