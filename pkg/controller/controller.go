@@ -492,8 +492,8 @@ func (c *Controller) sourceSnapshot(w *clusterWatch, scope snapshot.Scope) recon
 	case !since.IsZero():
 		return reconcile.Source{ClusterID: w.cluster.ID, Unreachable: true}
 	}
-	return snapshot.BuildSource(w.cluster.ID, typedList[mcsv1beta1.ServiceExport](w.exports), typedList[corev1.Service](w.services),
-		typedList[discoveryv1.EndpointSlice](w.slices), scope)
+	return snapshot.BuildSource(w.cluster.ID, typedList[mcsv1beta1.ServiceExport](w.exports, scope.Namespace),
+		typedList[corev1.Service](w.services, scope.Namespace), typedList[discoveryv1.EndpointSlice](w.slices, scope.Namespace), scope)
 }
 
 func consumerSnapshot(w *clusterWatch, scope snapshot.Scope) (reconcile.Consumer, error) {
@@ -502,14 +502,20 @@ func consumerSnapshot(w *clusterWatch, scope snapshot.Scope) (reconcile.Consumer
 		namespaces = append(namespaces, obj.(*corev1.Namespace).Name)
 	}
 	slices.Sort(namespaces)
-	return snapshot.BuildConsumer(w.cluster.ID, namespaces, typedList[mcsv1beta1.ServiceImport](w.imports), typedList[corev1.Service](w.services),
-		typedList[discoveryv1.EndpointSlice](w.ownSlices), scope), nil
+	return snapshot.BuildConsumer(w.cluster.ID, namespaces, typedList[mcsv1beta1.ServiceImport](w.imports, scope.Namespace),
+		typedList[corev1.Service](w.services, scope.Namespace), typedList[discoveryv1.EndpointSlice](w.ownSlices, scope.Namespace), scope), nil
 }
 
-// typedList copies an informer's objects into typed values (dynamic ones
-// converted from unstructured), sorted by namespace and name.
-func typedList[T any](inf cache.SharedIndexInformer) []T {
-	objs := inf.GetStore().List()
+// typedList copies the objects of one namespace from an informer into
+// typed values (dynamic ones converted from unstructured). A key's sync
+// needs one namespace, so the namespace index keeps it from walking, and
+// converting, every cached object of the cluster.
+func typedList[T any](inf cache.SharedIndexInformer, namespace string) []T {
+	objs, err := inf.GetIndexer().ByIndex(cache.NamespaceIndex, namespace)
+	if err != nil {
+		// Informers built by client-go factories always have the index.
+		objs = inf.GetStore().List()
+	}
 	out := make([]T, 0, len(objs))
 	for _, obj := range objs {
 		switch o := obj.(type) {
