@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,13 +24,18 @@ var (
 	endpointSlicesGVR = discoveryv1.SchemeGroupVersion.WithResource("endpointslices")
 )
 
-// Executor applies a reconcile.Plan: the consumer's objects, then the
-// export conditions in each source, then deletions, in the plan's order.
+// Executor applies a reconcile.Plan: each change in the cluster it names,
+// in the plan's order.
 type Executor struct {
-	Consumer *clusterset.Cluster
-	// Sources by cluster id.
-	Sources map[string]*clusterset.Cluster
-	DryRun  cmdutil.DryRunStrategy
+	// Clusters by cluster id: every consumer and source the plan names.
+	Clusters map[string]*clusterset.Cluster
+	DryRun   cmdutil.DryRunStrategy
+
+	// confirmed are the permissions Preflight already found granted, by
+	// cluster id, namespace and permission: a long-lived executor (the
+	// watch mode) asks each cluster once, not at every sync.
+	mu        sync.Mutex
+	confirmed map[string]bool
 }
 
 // maxWritesInFlight bounds the concurrent writes of one Execute: the writes
@@ -37,37 +43,33 @@ type Executor struct {
 // large import spent its time waiting on round trips.
 const maxWritesInFlight = 16
 
-// Execute writes every change that is not "unchanged" and returns one
-// result per change, plus the consumer objects as applied (for -o).
-// The plan's buckets (ServiceImports, Services, EndpointSlices, export
-// statuses, then each kind of deletion) run in the plan's order, one after
-// the other; the changes within a bucket run concurrently. On an error the
-// bucket finishes, the results written so far are returned with the first
-// error in plan order, and no later bucket starts.
-func (x *Executor) Execute(ctx context.Context, plan reconcile.Plan) ([]Result, []*unstructured.Unstructured, error) {
-	importsGVR, err := x.Consumer.MCSResource(clusterset.ServiceImports)
-	if err != nil {
-		return nil, nil, err
-	}
+// Execute writes every change of changes (a part of plan.Changes, in its
+// order) that is not "unchanged", and returns one result per object (a
+// ServiceImport and its status are one), plus the consumer objects as
+// applied (for -o). Changes of one kind run concurrently, kinds one after
+// the other; on an error the bucket finishes, the results written so far
+// are returned with the first error in plan order, and no later bucket
+// starts.
+func (x *Executor) Execute(ctx context.Context, plan reconcile.Plan, changes []reconcile.Change) ([]Result, []Applied, error) {
 	desired := indexDesired(plan)
 	type outcome struct {
 		result  *Result
 		applied *unstructured.Unstructured
 		err     error
 	}
-	outs := make([]outcome, len(plan.Changes))
+	outs := make([]outcome, len(changes))
 	bucket := func(ch reconcile.Change) string {
 		return fmt.Sprintf("%s/%t", ch.Kind, ch.Action == reconcile.ActionDelete)
 	}
-	collect := func(end int) ([]Result, []*unstructured.Unstructured, error) {
+	collect := func(end int) ([]Result, []Applied, error) {
 		var results []Result
-		var applied []*unstructured.Unstructured
-		for _, o := range outs[:end] {
+		var applied []Applied
+		for i, o := range outs[:end] {
 			if o.result != nil {
-				results = append(results, *o.result)
+				results = mergeResult(results, *o.result)
 			}
 			if o.applied != nil {
-				applied = append(applied, o.applied)
+				applied = replaceApplied(applied, Applied{ClusterID: changes[i].Cluster, Context: o.result.Cluster, Object: o.applied})
 			}
 		}
 		for _, o := range outs[:end] {
@@ -78,17 +80,17 @@ func (x *Executor) Execute(ctx context.Context, plan reconcile.Plan) ([]Result, 
 		return results, applied, nil
 	}
 	sem := make(chan struct{}, maxWritesInFlight)
-	for start := 0; start < len(plan.Changes); {
+	for start := 0; start < len(changes); {
 		end := start + 1
-		for end < len(plan.Changes) && bucket(plan.Changes[end]) == bucket(plan.Changes[start]) {
+		for end < len(changes) && bucket(changes[end]) == bucket(changes[start]) {
 			end++
 		}
 		var wg sync.WaitGroup
 		for i := start; i < end; i++ {
-			ch := plan.Changes[i]
+			ch := changes[i]
 			if ch.Action == reconcile.ActionUnchanged || x.DryRun == cmdutil.DryRunClient {
 				// No request: rendered in place.
-				r, u, err := x.executeOne(ctx, importsGVR, desired, ch)
+				r, u, err := x.executeOne(ctx, desired, ch)
 				outs[i] = outcome{r, u, err}
 				continue
 			}
@@ -97,7 +99,7 @@ func (x *Executor) Execute(ctx context.Context, plan reconcile.Plan) ([]Result, 
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				r, u, err := x.executeOne(ctx, importsGVR, desired, ch)
+				r, u, err := x.executeOne(ctx, desired, ch)
 				outs[i] = outcome{r, u, err}
 			}()
 		}
@@ -112,38 +114,83 @@ func (x *Executor) Execute(ctx context.Context, plan reconcile.Plan) ([]Result, 
 	return collect(len(outs))
 }
 
+// mergeResult adds r to results, folding the status of a ServiceImport into
+// the import's own line, as kubectl reports one line per object: created
+// wins over configured, configured over unchanged.
+func mergeResult(results []Result, r Result) []Result {
+	i := slices.IndexFunc(results, func(o Result) bool {
+		return o.Cluster == r.Cluster && o.Kind == r.Kind && o.Group == r.Group && o.Namespace == r.Namespace && o.Name == r.Name && o.Subject == r.Subject
+	})
+	if i < 0 {
+		return append(results, r)
+	}
+	rank := map[Action]int{Unchanged: 0, Configured: 1, Replaced: 2, Created: 3, Deleted: 4}
+	if rank[r.Action] > rank[results[i].Action] {
+		results[i].Action = r.Action
+	}
+	return results
+}
+
+// Applied is a consumer object as the API server returned it (or, for an
+// unchanged object or a client dry run, as rendered).
+type Applied struct {
+	// ClusterID is the cluster's MCS id, Context its kubeconfig context.
+	ClusterID, Context string
+	Object             *unstructured.Unstructured
+}
+
+// replaceApplied keeps the last response for each object: a ServiceImport's
+// status write returns the whole object, newer than its spec write's.
+func replaceApplied(applied []Applied, a Applied) []Applied {
+	u := a.Object
+	i := slices.IndexFunc(applied, func(o Applied) bool {
+		return o.ClusterID == a.ClusterID && o.Object.GroupVersionKind() == u.GroupVersionKind() &&
+			o.Object.GetNamespace() == u.GetNamespace() && o.Object.GetName() == u.GetName()
+	})
+	if i < 0 {
+		return append(applied, a)
+	}
+	applied[i] = a
+	return applied
+}
+
 // executeOne writes one change; it returns its result (nil if it failed)
 // and, for consumer objects, the object as applied.
-func (x *Executor) executeOne(ctx context.Context, importsGVR schema.GroupVersionResource, desired desiredObjects, ch reconcile.Change) (*Result, *unstructured.Unstructured, error) {
-	var err error
-	cluster := x.Consumer
-	if ch.Kind == reconcile.KindServiceExportStatus {
-		cluster = x.Sources[ch.Cluster]
-		if cluster == nil {
-			return nil, nil, fmt.Errorf("plan names unknown source cluster %q", ch.Cluster)
-		}
+func (x *Executor) executeOne(ctx context.Context, desired desiredObjects, ch reconcile.Change) (*Result, *unstructured.Unstructured, error) {
+	cluster := x.Clusters[ch.Cluster]
+	if cluster == nil {
+		return nil, nil, fmt.Errorf("plan names unknown cluster %q", ch.Cluster)
 	}
 	w := &Writer{Client: cluster.Dynamic, FieldManager: reconcile.FieldManager, DryRun: x.DryRun}
-	result := Result{Cluster: cluster.Context, Kind: ch.Kind, Namespace: ch.Namespace, Name: ch.Name, Action: resultAction(ch.Action)}
+	result := Result{Cluster: cluster.Context, Kind: kindOf(ch), Namespace: ch.Namespace, Name: ch.Name, Action: resultAction(ch.Action)}
 	var gvr schema.GroupVersionResource
 	var obj runtime.Object
+	var err error
+	k := objectRef(ch.Cluster, ch.Namespace, ch.Name)
 	switch ch.Kind {
-	case reconcile.KindServiceImport:
-		gvr, obj = importsGVR, desired.imports[key(ch)]
+	case reconcile.KindServiceImport, reconcile.KindServiceImportStatus:
+		if gvr, err = cluster.MCSResource(clusterset.ServiceImports); err != nil {
+			return nil, nil, err
+		}
+		obj = desired.imports[k]
 	case reconcile.KindService:
-		gvr, obj = servicesGVR, desired.services[key(ch)]
+		gvr, obj = servicesGVR, desired.services[k]
 	case reconcile.KindEndpointSlice:
-		gvr, obj = endpointSlicesGVR, desired.slices[key(ch)]
+		gvr, obj = endpointSlicesGVR, desired.slices[k]
 	case reconcile.KindServiceExportStatus:
 		if gvr, err = cluster.MCSResource(clusterset.ServiceExports); err != nil {
 			return nil, nil, err
 		}
-		result.Kind, result.Subject = "ServiceExport", "status"
-		obj = desired.exports[ch.Cluster+"/"+key(ch)]
+		result.Subject = "status"
+		obj = desired.exports[k]
 	default:
 		return nil, nil, fmt.Errorf("plan has a change of unknown kind %q", ch.Kind)
 	}
 	result.Group = gvr.Group
+	if ch.Kind == reconcile.KindServiceImportStatus && ch.Action != reconcile.ActionUnchanged {
+		// Reported as a change of the import itself.
+		result.Action = Configured
+	}
 	if ch.Action == reconcile.ActionDelete {
 		if err := w.Delete(ctx, gvr, ch.Namespace, ch.Name, ""); err != nil && !apierrors.IsNotFound(err) {
 			return nil, nil, cluster.Errorf("deleting %s %s/%s: %w", ch.Kind, ch.Namespace, ch.Name, err)
@@ -173,8 +220,20 @@ func (x *Executor) write(ctx context.Context, w *Writer, gvr schema.GroupVersion
 	if ch.Action == reconcile.ActionUnchanged {
 		return u, nil
 	}
-	if ch.Kind == reconcile.KindServiceExportStatus {
+	switch ch.Kind {
+	case reconcile.KindServiceExportStatus:
 		return w.ApplyStatus(ctx, gvr, u)
+	case reconcile.KindServiceImportStatus:
+		withStatus := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(),
+			"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace()},
+			"status":   u.Object["status"],
+		}}
+		out, err := w.ApplyStatus(ctx, gvr, withStatus)
+		if err != nil || x.DryRun == cmdutil.DryRunClient {
+			return u, err
+		}
+		return out, nil
 	}
 	if ch.Action == reconcile.ActionReplace {
 		// A Service cannot switch between headless and ClusterIP in place.
@@ -182,32 +241,24 @@ func (x *Executor) write(ctx context.Context, w *Writer, gvr schema.GroupVersion
 			return nil, err
 		}
 	}
-	status, hasStatus := u.Object["status"]
 	spec := u.DeepCopy()
 	delete(spec.Object, "status")
 	out, err := w.Apply(ctx, gvr, spec)
 	if err != nil {
 		return nil, err
 	}
-	if ch.Kind == reconcile.KindServiceImport && hasStatus {
-		withStatus := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(),
-			"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace()},
-			"status":   status,
-		}}
-		if out, err = w.ApplyStatus(ctx, gvr, withStatus); err != nil {
-			return nil, err
-		}
-		if x.DryRun == cmdutil.DryRunClient {
-			return u, nil
-		}
+	if x.DryRun == cmdutil.DryRunClient {
+		return u, nil
 	}
 	return out, nil
 }
 
 func kindOf(ch reconcile.Change) string {
-	if ch.Kind == reconcile.KindServiceExportStatus {
+	switch ch.Kind {
+	case reconcile.KindServiceExportStatus:
 		return "ServiceExport"
+	case reconcile.KindServiceImportStatus:
+		return reconcile.KindServiceImport
 	}
 	return ch.Kind
 }
@@ -226,7 +277,7 @@ func resultAction(a reconcile.Action) Action {
 	return Configured
 }
 
-func key(ch reconcile.Change) string { return ch.Namespace + "/" + ch.Name }
+func objectRef(cluster, namespace, name string) string { return cluster + "/" + namespace + "/" + name }
 
 type desiredObjects struct {
 	imports  map[string]*mcsv1beta1.ServiceImport
@@ -242,20 +293,23 @@ func indexDesired(plan reconcile.Plan) desiredObjects {
 		slices:   map[string]*discoveryv1.EndpointSlice{},
 		exports:  map[string]*mcsv1beta1.ServiceExport{},
 	}
-	for i := range plan.Imports {
-		o := &plan.Imports[i]
-		d.imports[o.Namespace+"/"+o.Name] = o
-	}
-	for i := range plan.Services {
-		o := &plan.Services[i]
-		d.services[o.Namespace+"/"+o.Name] = o
-	}
-	for i := range plan.EndpointSlices {
-		o := &plan.EndpointSlices[i]
-		d.slices[o.Namespace+"/"+o.Name] = o
+	for ci := range plan.Consumers {
+		c := &plan.Consumers[ci]
+		for i := range c.Imports {
+			o := &c.Imports[i]
+			d.imports[objectRef(c.Cluster, o.Namespace, o.Name)] = o
+		}
+		for i := range c.Services {
+			o := &c.Services[i]
+			d.services[objectRef(c.Cluster, o.Namespace, o.Name)] = o
+		}
+		for i := range c.EndpointSlices {
+			o := &c.EndpointSlices[i]
+			d.slices[objectRef(c.Cluster, o.Namespace, o.Name)] = o
+		}
 	}
 	for _, es := range plan.ExportStatuses {
-		d.exports[es.Cluster+"/"+es.Namespace+"/"+es.Name] = &mcsv1beta1.ServiceExport{
+		d.exports[objectRef(es.Cluster, es.Namespace, es.Name)] = &mcsv1beta1.ServiceExport{
 			ObjectMeta: metaOf(es.Namespace, es.Name),
 			Status:     mcsv1beta1.ServiceExportStatus{Conditions: es.Conditions},
 		}

@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"errors"
+	"slices"
 
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
@@ -10,28 +11,33 @@ import (
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
 )
 
-// Preflight checks that the user may make every write of the plan, in the
-// consumer and in each source, before the first one is sent. A client dry
-// run sends nothing and needs no check.
+// Preflight checks that the user may make every write of the plan, in every
+// cluster it names, before the first one is sent. A client dry run sends
+// nothing and needs no check; a permission found granted once is not asked
+// again by the same executor.
 func (x *Executor) Preflight(ctx context.Context, plan reconcile.Plan) error {
 	if x.DryRun == cmdutil.DryRunClient {
 		return nil
 	}
-	needs := map[*clusterset.Cluster]map[string][]clusterset.Permission{}
-	add := func(c *clusterset.Cluster, ns string, perms ...clusterset.Permission) {
-		if needs[c] == nil {
-			needs[c] = map[string][]clusterset.Permission{}
+	x.mu.Lock()
+	if x.confirmed == nil {
+		x.confirmed = map[string]bool{}
+	}
+	needs := map[string]map[string][]clusterset.Permission{}
+	add := func(cluster, ns string, p clusterset.Permission) {
+		k := cluster + "/" + ns + "/" + p.String()
+		if x.confirmed[k] {
+			return
 		}
-		needs[c][ns] = append(needs[c][ns], perms...)
+		if needs[cluster] == nil {
+			needs[cluster] = map[string][]clusterset.Permission{}
+		}
+		if !slices.Contains(needs[cluster][ns], p) {
+			needs[cluster][ns] = append(needs[cluster][ns], p)
+		}
 	}
 	for _, ch := range plan.Changes {
 		if ch.Action == reconcile.ActionUnchanged {
-			continue
-		}
-		if ch.Kind == reconcile.KindServiceExportStatus {
-			if src := x.Sources[ch.Cluster]; src != nil {
-				add(src, ch.Namespace, clusterset.Permission{Verb: "patch", Group: clusterset.MCSGroup, Resource: clusterset.ServiceExports + "/status"})
-			}
 			continue
 		}
 		group, resource := resourceOfKind(ch.Kind)
@@ -47,17 +53,27 @@ func (x *Executor) Preflight(ctx context.Context, plan reconcile.Plan) error {
 			verbs = []string{"delete"}
 		}
 		for _, v := range verbs {
-			add(x.Consumer, ch.Namespace, clusterset.Permission{Verb: v, Group: group, Resource: resource})
-		}
-		if ch.Kind == reconcile.KindServiceImport && ch.Action != reconcile.ActionDelete {
-			add(x.Consumer, ch.Namespace, clusterset.Permission{Verb: "patch", Group: group, Resource: resource + "/status"})
+			add(ch.Cluster, ch.Namespace, clusterset.Permission{Verb: v, Group: group, Resource: resource})
 		}
 	}
+	x.mu.Unlock()
 	var errs []error
-	for c, perms := range needs {
+	for id, perms := range needs {
+		c := x.Clusters[id]
+		if c == nil {
+			continue
+		}
 		if err := c.CheckPermissions(ctx, perms); err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		x.mu.Lock()
+		for ns, list := range perms {
+			for _, p := range list {
+				x.confirmed[id+"/"+ns+"/"+p.String()] = true
+			}
+		}
+		x.mu.Unlock()
 	}
 	return errors.Join(errs...)
 }
@@ -66,6 +82,10 @@ func resourceOfKind(kind string) (group, resource string) {
 	switch kind {
 	case reconcile.KindServiceImport:
 		return clusterset.MCSGroup, clusterset.ServiceImports
+	case reconcile.KindServiceImportStatus:
+		return clusterset.MCSGroup, clusterset.ServiceImports + "/status"
+	case reconcile.KindServiceExportStatus:
+		return clusterset.MCSGroup, clusterset.ServiceExports + "/status"
 	case reconcile.KindService:
 		return servicesGVR.Group, servicesGVR.Resource
 	case reconcile.KindEndpointSlice:

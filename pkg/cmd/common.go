@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/apply"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/engine"
 )
 
 // writeFlags are the flags of every verb that writes: --dry-run and -o.
@@ -77,6 +78,26 @@ func (f *writeFlags) printObjects(out io.Writer, objs []*unstructured.Unstructur
 	}
 	var obj runtime.Object = list
 	return printer.PrintObj(obj, out)
+}
+
+// print reports one sync: the namespaces it created, then, with -o, the
+// consumer objects as applied (only when the sync succeeded, so that a
+// partial List is never mistaken for the result), else one line per object.
+// Objects of a sync over several consumers are printed as one List; each
+// object's cluster is in its line's prefix in the default output.
+func (f *writeFlags) print(out io.Writer, report engine.Report, home string, syncErr error) error {
+	if f.structured() {
+		if syncErr != nil {
+			return nil
+		}
+		objs := make([]*unstructured.Unstructured, len(report.Objects))
+		for i, a := range report.Objects {
+			objs[i] = a.Object
+		}
+		return f.printObjects(out, objs)
+	}
+	f.printResults(out, append(slices.Clone(report.Namespaces), report.Results...), home)
+	return nil
 }
 
 // validateOutput rejects an -o value the verb does not print; "" (the

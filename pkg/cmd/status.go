@@ -363,7 +363,7 @@ func buildStatus(states []*clusterState, now time.Time) StatusReport {
 				r.Created = &t
 			}
 			is := ImportState{Cluster: st.cluster.ID, Endpoints: mirrored[serviceKey{si.Namespace, si.Name}]}
-			if exporters := exportersOf(healthy, st, si.Namespace, si.Name); len(exporters) > 0 || len(si.Status.Clusters) > 0 {
+			if exporters := exportersOf(healthy, si.Namespace, si.Name); len(exporters) > 0 || len(si.Status.Clusters) > 0 {
 				is.Stale, is.Fix = drift(healthy, st, si, exporters, now)
 			}
 			r.ImportedIn = append(r.ImportedIn, is)
@@ -411,14 +411,11 @@ func addPort(r *ServiceStatus, name string, port int32, protocol string) {
 	}
 }
 
-// exportersOf returns the clusters, other than consumer, that export the
-// service.
-func exportersOf(healthy []*clusterState, consumer *clusterState, ns, name string) []*clusterState {
+// exportersOf returns the clusters that export the service, the consumer
+// included (KEP-1645: a cluster's own export is one source of its import).
+func exportersOf(healthy []*clusterState, ns, name string) []*clusterState {
 	var out []*clusterState
 	for _, st := range healthy {
-		if st == consumer {
-			continue
-		}
 		if slices.ContainsFunc(st.source.Exports, func(e mcsv1beta1.ServiceExport) bool { return e.Namespace == ns && e.Name == name }) {
 			out = append(out, st)
 		}
@@ -431,7 +428,7 @@ func exportersOf(healthy []*clusterState, consumer *clusterState, ns, name strin
 // command that would bring it up to date.
 func drift(healthy []*clusterState, consumer *clusterState, si *mcsv1beta1.ServiceImport, exporters []*clusterState, now time.Time) (bool, string) {
 	key := serviceKey{si.Namespace, si.Name}
-	snap := reconcile.Snapshot{Now: metav1.NewTime(now), Consumer: filterConsumer(consumer.consumer, key)}
+	snap := reconcile.Snapshot{Now: metav1.NewTime(now), Consumers: []reconcile.Consumer{filterConsumer(consumer.consumer, key)}}
 	var from []string
 	for _, st := range exporters {
 		snap.Sources = append(snap.Sources, filterSource(st.source, key))
@@ -443,7 +440,7 @@ func drift(healthy []*clusterState, consumer *clusterState, si *mcsv1beta1.Servi
 		if slices.ContainsFunc(snap.Sources, func(s reconcile.Source) bool { return s.ClusterID == c.Cluster }) {
 			continue
 		}
-		if i := slices.IndexFunc(healthy, func(st *clusterState) bool { return st.cluster.ID == c.Cluster }); i >= 0 && healthy[i] != consumer {
+		if i := slices.IndexFunc(healthy, func(st *clusterState) bool { return st.cluster.ID == c.Cluster }); i >= 0 {
 			snap.Sources = append(snap.Sources, filterSource(healthy[i].source, key))
 			from = append(from, healthy[i].cluster.Context)
 		}

@@ -133,7 +133,7 @@ func loadStatusCase(t *testing.T, path string) ([]*clusterState, time.Time) {
 	}
 	for _, imp := range in.Imports {
 		consumer := byContext[imp.Into]
-		snap := reconcile.Snapshot{Now: imp.At, Consumer: consumer.consumer}
+		snap := reconcile.Snapshot{Now: imp.At, Consumers: []reconcile.Consumer{consumer.consumer}}
 		for _, from := range imp.From {
 			snap.Sources = append(snap.Sources, byContext[from].source)
 		}
@@ -150,7 +150,7 @@ func loadStatusCase(t *testing.T, path string) ([]*clusterState, time.Time) {
 				svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "198.19.16.10", []string{"198.19.16.10"}
 			}
 		}
-		snap.Consumer = consumer.consumer
+		snap.Consumers = []reconcile.Consumer{consumer.consumer}
 		applyPlan(consumer, byContext, reconcile.Reconcile(snap), imp.At)
 	}
 	for _, after := range in.After {
@@ -210,14 +210,15 @@ func mustUnmarshal(t *testing.T, raw json.RawMessage, into any) {
 // real ones: the consumer holds the plan's objects, the exports get their
 // conditions.
 func applyPlan(consumer *clusterState, byContext map[string]*clusterState, plan reconcile.Plan, at metav1.Time) {
-	for _, si := range plan.Imports {
+	cp := plan.Consumer(consumer.cluster.ID)
+	for _, si := range cp.Imports {
 		si.CreationTimestamp = at
 		consumer.consumer.Imports = replace(consumer.consumer.Imports, si, func(a mcsv1beta1.ServiceImport) string { return a.Namespace + "/" + a.Name })
 	}
-	for _, s := range plan.Services {
+	for _, s := range cp.Services {
 		consumer.consumer.Services = replace(consumer.consumer.Services, s, func(a corev1.Service) string { return a.Namespace + "/" + a.Name })
 	}
-	for _, s := range plan.EndpointSlices {
+	for _, s := range cp.EndpointSlices {
 		consumer.consumer.EndpointSlices = replace(consumer.consumer.EndpointSlices, s, func(a discoveryv1.EndpointSlice) string { return a.Namespace + "/" + a.Name })
 	}
 	for _, es := range plan.ExportStatuses {

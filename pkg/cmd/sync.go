@@ -2,29 +2,37 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/controller"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/engine"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
 )
 
 // SyncOptions syncs a whole clusterset: every cluster is a source and a
-// consumer, and each export is imported into every other cluster where
-// its namespace exists.
+// consumer, and each export is imported into every cluster where its
+// namespace exists, the exporting ones included (KEP-1645).
 type SyncOptions struct {
 	Loader *clusterset.Loader
 	genericiooptions.IOStreams
 
-	Services      []string
-	Clusters      string
-	AllNamespaces bool
+	Services        []string
+	Clusters        string
+	AllNamespaces   bool
+	CreateNamespace bool
 
 	clustersGiven bool
+	write         *writeFlags
 	watch         watchFlags
 }
 
@@ -33,37 +41,63 @@ func NewCmdSync(loader *clusterset.Loader, streams genericiooptions.IOStreams) *
 	o := &SyncOptions{Loader: loader, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "sync [SERVICE...] --clusters CONTEXT,... [-n NAMESPACE | -A] [--watch]",
-		Short: "Sync a whole clusterset: every export into every other cluster",
+		Short: "Sync a whole clusterset: every export into every cluster, exporters included",
 		Long: templates.LongDesc(`
-			Treat every listed cluster as both source and consumer: each export is imported into
-			every other cluster where its namespace exists, with the same reconcile library as
-			"kubectl mcs import". Without --watch it syncs once and exits; with --watch it keeps
-			every cluster in step (informers on every cluster, a rate-limited work queue per
-			service) until interrupted. An unreachable cluster's endpoints are kept for --stale-ttl,
-			then removed; each decision is logged on stderr.`),
+			Treat every listed cluster as both source and consumer, as KEP-1645 defines a
+			clusterset: each export is imported into every cluster where its namespace exists,
+			the exporting clusters included (a cluster's own endpoints are one source among the
+			others, labeled with its own cluster id), with the same engine as
+			"kubectl mcs import". A cluster that lacks the namespace is named, with the command
+			that creates it (or pass --create-namespace).
+
+			Without --watch it syncs once and exits; a second run with nothing changed writes
+			nothing. With --watch it keeps every cluster in step (informers on every cluster, a
+			rate-limited work queue per service) until interrupted. An unreachable cluster's
+			endpoints are kept for --stale-ttl, then removed; each decision is logged on stderr.`),
 		Example: templates.Examples(`
 			kubectl mcs sync -A --clusters cluster1,cluster2,cluster3
 			kubectl mcs sync -A --clusters cluster1,cluster2,cluster3 --watch --stale-ttl 2m`),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Services = args
-			o.clustersGiven = cmd.Flags().Changed("clusters")
-			if err := o.watch.validate(cmd); err != nil {
+			if err := o.Complete(cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(cmd); err != nil {
 				return err
 			}
 			return o.Run(cmd.Context())
 		},
 	}
+	o.write = newWriteFlags(cmd, "synced")
 	cmd.Flags().StringVar(&o.Clusters, "clusters", "", "Kubeconfig contexts of the clusterset, comma separated (default $"+ClustersEnv+", else all contexts).")
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Sync exports of every namespace.")
+	cmd.Flags().BoolVar(&o.CreateNamespace, "create-namespace", false, "Create exported namespaces in the clusters that lack them (namespace sameness), instead of skipping those clusters.")
 	addWatchFlags(cmd, &o.watch)
 	return cmd
 }
 
-// Run connects the clusterset and syncs it once, or until interrupted.
-func (o *SyncOptions) Run(ctx context.Context) error {
+// Complete parses the flags.
+func (o *SyncOptions) Complete(cmd *cobra.Command, args []string) error {
+	o.Services = args
+	o.clustersGiven = cmd.Flags().Changed("clusters")
+	return o.write.complete(cmd)
+}
+
+// Validate checks flag combinations.
+func (o *SyncOptions) Validate(cmd *cobra.Command) error {
+	if err := o.watch.validate(cmd); err != nil {
+		return err
+	}
 	if err := checkNamespaceScope(o.Loader, o.AllNamespaces); err != nil {
 		return err
 	}
+	if o.watch.Watch && (o.write.DryRun != cmdutil.DryRunNone || o.CreateNamespace) {
+		return errors.New("--watch writes continuously; it cannot be combined with --dry-run or --create-namespace")
+	}
+	return o.write.validate()
+}
+
+// Run connects the clusterset and syncs it once, or until interrupted.
+func (o *SyncOptions) Run(ctx context.Context) error {
 	contexts, origin, err := clustersetContexts(o.Loader, o.Clusters, o.clustersGiven, os.Getenv)
 	if err != nil {
 		return err
@@ -78,24 +112,49 @@ func (o *SyncOptions) Run(ctx context.Context) error {
 	if len(clusters) < 2 {
 		return fmt.Errorf("a clusterset sync needs at least two clusters (got %d distinct from %v)", len(clusters), contexts)
 	}
-	namespace := ""
+	scope := snapshot.Scope{Services: o.Services}
 	if !o.AllNamespaces {
-		namespace = clusters[0].Namespace
+		scope.Namespace = clusters[0].Namespace
 		if ns := namespaceFlag(o.Loader); ns != "" {
-			namespace = ns
+			scope.Namespace = ns
 		}
 	}
-	opts := controller.Options{
-		Consumers: clusters, Sources: clusters, Namespace: namespace, Services: o.Services,
-		Log: o.ErrOut, SkipMissingNamespaces: true,
-	}
 	if o.watch.Watch {
-		return o.watch.run(ctx, opts)
+		return o.watch.run(ctx, controller.Options{
+			Consumers: clusters, Sources: clusters, Namespace: scope.Namespace, Services: o.Services, Log: o.ErrOut,
+		})
 	}
-	opts.Log = o.Out
-	ctrl, err := controller.New(opts)
-	if err != nil {
-		return err
+	policy := engine.SkipMissingNamespaces
+	if o.CreateNamespace {
+		policy = engine.CreateMissingNamespaces
 	}
-	return ctrl.RunOnce(ctx)
+	eng := &engine.Engine{Sources: clusters, Consumers: clusters, DryRun: o.write.DryRun, MissingNamespaces: policy}
+	report, err := eng.Sync(ctx, scope)
+	if perr := o.write.print(o.Out, report, "", err); perr != nil {
+		return perr
+	}
+	printSkipped(o.ErrOut, report.Skipped)
+	var unreachable *engine.UnreachableError
+	if errors.As(err, &unreachable) {
+		return &ExitError{Code: 1, Err: err}
+	}
+	return err
+}
+
+// printSkipped names each cluster that lacks an exported namespace, with
+// the fix: namespace sameness is the most common reason an import is not
+// where a user expects it.
+func printSkipped(out io.Writer, skipped []engine.Skipped) {
+	for _, s := range skipped {
+		fmt.Fprintf(out, "%s: not imported: %s (namespace %s does not exist there; fix: %s, or pass --create-namespace)\n",
+			s.Cluster.Context, qualify(s.Namespace, s.Services), s.Namespace, s.Fix())
+	}
+}
+
+func qualify(namespace string, services []string) string {
+	out := make([]string, len(services))
+	for i, s := range services {
+		out[i] = namespace + "/" + s
+	}
+	return strings.Join(out, ", ")
 }

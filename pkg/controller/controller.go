@@ -1,8 +1,8 @@
-// Package controller runs the reconcile library continuously: informers on
-// every cluster involved feed a rate-limited work queue keyed by consumer,
-// namespace and service; each key is synced through the same pure library
-// and the same executor as `kubectl mcs import`, so the watch mode and the
-// on-demand mode can never disagree.
+// Package controller runs the sync engine continuously: informers on every
+// cluster involved feed a rate-limited work queue keyed by namespace and
+// service; each key is one engine.Sync of that service over every consumer,
+// read from the caches, the same function `kubectl mcs import` and `sync`
+// run once, so the watch mode and the on-demand mode can never disagree.
 package controller
 
 import (
@@ -31,14 +31,16 @@ import (
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/apply"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/engine"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
 )
 
 // Options configures Run.
 type Options struct {
-	// Consumers are kept in step with every cluster of Sources but
-	// themselves; a cluster may be in both (the whole-clusterset mode).
+	// Consumers are kept in step with every cluster of Sources; a cluster
+	// may be in both (the whole-clusterset mode, where exporters import
+	// too).
 	Consumers []*clusterset.Cluster
 	Sources   []*clusterset.Cluster
 	// Namespace limits the sync to one namespace ("" = all); Services to
@@ -48,7 +50,7 @@ type Options struct {
 	// StaleTTL is how long an unreachable source's endpoints are kept
 	// before they are removed (the KEP recommends keeping them a while).
 	StaleTTL time.Duration
-	// ProbeInterval is how often sources are checked for reachability.
+	// ProbeInterval is how often clusters are checked for reachability.
 	ProbeInterval time.Duration
 	// Log receives one line per decision and per applied change.
 	Log io.Writer
@@ -59,11 +61,7 @@ type Options struct {
 	HealthAddr string
 	// Workers is the number of keys synced at once.
 	Workers int
-	// SkipMissingNamespaces: a consumer without the export's namespace is
-	// left alone (whole-clusterset mode: import "where the namespace
-	// exists"), instead of reporting the missing namespace.
-	SkipMissingNamespaces bool
-	Now                   func() time.Time
+	Now     func() time.Time
 }
 
 // LeaderElection names the Lease that decides which replica writes.
@@ -73,7 +71,8 @@ type LeaderElection struct {
 	Identity  string
 }
 
-// clusterWatch is the informer caches of one cluster.
+// clusterWatch is the informer caches of one cluster, and what the probe
+// last found about it.
 type clusterWatch struct {
 	cluster   *clusterset.Cluster
 	exports   cache.SharedIndexInformer
@@ -83,29 +82,36 @@ type clusterWatch struct {
 	ownSlices cache.SharedIndexInformer
 	nsInf     cache.SharedIndexInformer
 
-	mu                sync.Mutex
-	unreachableSince  time.Time
-	expired           bool
-	consumer, source  bool
-	factoriesStarters []func(<-chan struct{})
+	mu               sync.Mutex
+	unreachableSince time.Time
+	unreachableErr   error
+	expired          bool
+	consumer, source bool
+	starters         []func(<-chan struct{})
 }
 
+// key is the unit of work: one service, synced into every consumer at
+// once, so that its export conditions are decided once per change.
 type key struct {
-	consumer  string // cluster id
 	namespace string
 	service   string
 }
 
 // Controller keeps consumers in step with their sources.
 type Controller struct {
-	opts     Options
-	watches  map[string]*clusterWatch // by cluster id
-	queue    workqueue.TypedRateLimitingInterface[key]
-	logMu    sync.Mutex
-	synced   atomic.Bool
-	leading  atomic.Bool
-	syncs    atomic.Int64
-	executor map[string]*apply.Executor
+	opts    Options
+	watches map[string]*clusterWatch // by cluster id
+	queue   workqueue.TypedRateLimitingInterface[key]
+	engine  *engine.Engine
+	logMu   sync.Mutex
+	synced  atomic.Bool
+	leading atomic.Bool
+	syncs   atomic.Int64
+
+	skippedMu sync.Mutex
+	// skipped are the (cluster, namespace) pairs already reported as
+	// missing a namespace: said once, not at every resync.
+	skipped map[[2]string]bool
 }
 
 // New builds the informers; nothing is contacted until Run.
@@ -123,10 +129,10 @@ func New(opts Options) (*Controller, error) {
 		opts.ProbeInterval = 2 * time.Second
 	}
 	c := &Controller{
-		opts:     opts,
-		watches:  map[string]*clusterWatch{},
-		queue:    workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[key]()),
-		executor: map[string]*apply.Executor{},
+		opts:    opts,
+		watches: map[string]*clusterWatch{},
+		queue:   workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[key]()),
+		skipped: map[[2]string]bool{},
 	}
 	for _, cl := range append(slices.Clone(opts.Sources), opts.Consumers...) {
 		w := c.watches[cl.ID]
@@ -142,14 +148,9 @@ func New(opts Options) (*Controller, error) {
 			return nil, err
 		}
 	}
-	for _, con := range opts.Consumers {
-		sources := map[string]*clusterset.Cluster{}
-		for _, s := range opts.Sources {
-			if s.ID != con.ID {
-				sources[s.ID] = s
-			}
-		}
-		c.executor[con.ID] = &apply.Executor{Consumer: con, Sources: sources}
+	c.engine = &engine.Engine{
+		Sources: opts.Sources, Consumers: opts.Consumers,
+		Reader: cacheReader{c}, MissingNamespaces: engine.SkipMissingNamespaces, Now: opts.Now,
 	}
 	return c, nil
 }
@@ -160,7 +161,18 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 	kube := informers.NewSharedInformerFactoryWithOptions(cl.Kube, resync, informers.WithNamespace(c.opts.Namespace))
 	dyn := dynamicinformer.NewFilteredDynamicSharedInformerFactory(cl.Dynamic, resync, c.opts.Namespace, nil)
 	w.services = kube.Core().V1().Services().Informer()
-	w.factoriesStarters = append(w.factoriesStarters, kube.Start, dyn.Start)
+	w.starters = append(w.starters, kube.Start, dyn.Start)
+	c.handle(w.services, func(obj any) []key {
+		m := objectMeta(obj)
+		var keys []key
+		if w.source {
+			keys = append(keys, c.keyOf(m.Namespace, m.Name)...)
+		}
+		if svc := m.Labels[mcsv1beta1.LabelServiceName]; w.consumer && svc != "" {
+			keys = append(keys, c.keyOf(m.Namespace, svc)...)
+		}
+		return keys
+	})
 	if w.source {
 		gvr, err := cl.MCSResource(clusterset.ServiceExports)
 		if err != nil {
@@ -170,13 +182,11 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 		sliceFactory := informers.NewSharedInformerFactoryWithOptions(cl.Kube, resync, informers.WithNamespace(c.opts.Namespace),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = snapshot.SourceSliceSelector }))
 		w.slices = sliceFactory.Discovery().V1().EndpointSlices().Informer()
-		w.factoriesStarters = append(w.factoriesStarters, sliceFactory.Start)
-		c.handle(w.exports, func(obj any) []key { return c.sourceKeys(w, objectMeta(obj)) })
-		c.handle(w.services, func(obj any) []key { return c.sourceKeys(w, objectMeta(obj)) })
+		w.starters = append(w.starters, sliceFactory.Start)
+		c.handle(w.exports, func(obj any) []key { m := objectMeta(obj); return c.keyOf(m.Namespace, m.Name) })
 		c.handle(w.slices, func(obj any) []key {
 			m := objectMeta(obj)
-			m.Name = m.Labels[discoveryv1.LabelServiceName]
-			return c.sourceKeys(w, m)
+			return c.keyOf(m.Namespace, m.Labels[discoveryv1.LabelServiceName])
 		})
 	}
 	if w.consumer {
@@ -190,49 +200,26 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 		w.ownSlices = ownFactory.Discovery().V1().EndpointSlices().Informer()
 		nsFactory := informers.NewSharedInformerFactory(cl.Kube, resync)
 		w.nsInf = nsFactory.Core().V1().Namespaces().Informer()
-		w.factoriesStarters = append(w.factoriesStarters, ownFactory.Start, nsFactory.Start)
-		consumerKey := func(m metav1.ObjectMeta) []key {
-			if !c.inScope(m.Name) {
-				return nil
-			}
-			return []key{{consumer: cl.ID, namespace: m.Namespace, service: m.Name}}
-		}
-		c.handle(w.imports, func(obj any) []key { return consumerKey(objectMeta(obj)) })
+		w.starters = append(w.starters, ownFactory.Start, nsFactory.Start)
+		c.handle(w.imports, func(obj any) []key { m := objectMeta(obj); return c.keyOf(m.Namespace, m.Name) })
 		c.handle(w.ownSlices, func(obj any) []key {
 			m := objectMeta(obj)
-			m.Name = m.Labels[mcsv1beta1.LabelServiceName]
-			return consumerKey(m)
+			return c.keyOf(m.Namespace, m.Labels[mcsv1beta1.LabelServiceName])
 		})
-		c.handle(w.services, func(obj any) []key {
-			m := objectMeta(obj)
-			if svc := m.Labels[mcsv1beta1.LabelServiceName]; svc != "" {
-				m.Name = svc
-				return consumerKey(m)
-			}
-			return nil
+		c.handle(w.nsInf, func(obj any) []key {
+			name := objectMeta(obj).Name
+			return slices.DeleteFunc(c.allKeys(), func(k key) bool { return k.namespace != name })
 		})
-		c.handle(w.nsInf, func(any) []key { return c.allKeys(cl.ID) })
 	}
 	return nil
 }
 
-func (c *Controller) inScope(service string) bool {
-	return service != "" && (len(c.opts.Services) == 0 || slices.Contains(c.opts.Services, service))
-}
-
-// sourceKeys: a change in a source concerns that service in every other
-// consumer.
-func (c *Controller) sourceKeys(w *clusterWatch, m metav1.ObjectMeta) []key {
-	if !c.inScope(m.Name) {
+// keyOf is the key of a service in scope, or none.
+func (c *Controller) keyOf(namespace, service string) []key {
+	if service == "" || len(c.opts.Services) > 0 && !slices.Contains(c.opts.Services, service) {
 		return nil
 	}
-	var keys []key
-	for _, con := range c.opts.Consumers {
-		if con.ID != w.cluster.ID {
-			keys = append(keys, key{consumer: con.ID, namespace: m.Namespace, service: m.Name})
-		}
-	}
-	return keys
+	return []key{{namespace: namespace, service: service}}
 }
 
 func (c *Controller) handle(inf cache.SharedIndexInformer, keys func(any) []key) {
@@ -257,40 +244,35 @@ func objectMeta(obj any) metav1.ObjectMeta {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	switch o := obj.(type) {
-	case *unstructured.Unstructured:
-		return metav1.ObjectMeta{Name: o.GetName(), Namespace: o.GetNamespace(), Labels: o.GetLabels()}
-	case metav1.Object:
+	if o, ok := obj.(metav1.Object); ok {
 		return metav1.ObjectMeta{Name: o.GetName(), Namespace: o.GetNamespace(), Labels: o.GetLabels()}
 	}
 	return metav1.ObjectMeta{}
 }
 
-// allKeys lists every service any source exports or the consumer imports.
-func (c *Controller) allKeys(consumerID string) []key {
+// allKeys lists every service any source exports or any consumer imports.
+func (c *Controller) allKeys() []key {
 	seen := map[key]bool{}
 	var out []key
-	add := func(ns, name string) {
-		k := key{consumer: consumerID, namespace: ns, service: name}
-		if c.inScope(name) && !seen[k] {
-			seen[k] = true
-			out = append(out, k)
-		}
-	}
-	for id, w := range c.watches {
-		if w.source && id != consumerID {
-			for _, obj := range w.exports.GetStore().List() {
+	for _, w := range c.watches {
+		for _, inf := range []cache.SharedIndexInformer{w.exports, w.imports} {
+			if inf == nil {
+				continue
+			}
+			for _, obj := range inf.GetStore().List() {
 				m := objectMeta(obj)
-				add(m.Namespace, m.Name)
+				for _, k := range c.keyOf(m.Namespace, m.Name) {
+					if !seen[k] {
+						seen[k] = true
+						out = append(out, k)
+					}
+				}
 			}
 		}
 	}
-	if w := c.watches[consumerID]; w != nil && w.imports != nil {
-		for _, obj := range w.imports.GetStore().List() {
-			m := objectMeta(obj)
-			add(m.Namespace, m.Name)
-		}
-	}
+	slices.SortFunc(out, func(a, b key) int {
+		return strings.Compare(a.namespace+"/"+a.service, b.namespace+"/"+b.service)
+	})
 	return out
 }
 
@@ -311,27 +293,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		go func() { _ = srv.ListenAndServe() }()
 		defer srv.Close()
 	}
-	hasSynced := c.startInformers(ctx)
-	c.logf("watching %d cluster(s); waiting for caches", len(c.watches))
-	if !cache.WaitForCacheSync(ctx.Done(), hasSynced...) {
-		return ctx.Err()
-	}
-	c.synced.Store(true)
-	c.logf("caches synced")
-	go c.probeSources(ctx)
-	if c.opts.LeaderElection == nil {
-		c.runWorkers(ctx)
-		return nil
-	}
-	return c.runLeading(ctx)
-}
-
-// startInformers starts every cluster's informers and returns their
-// synced checks.
-func (c *Controller) startInformers(ctx context.Context) []cache.InformerSynced {
 	var hasSynced []cache.InformerSynced
 	for _, w := range c.watches {
-		for _, start := range w.factoriesStarters {
+		for _, start := range w.starters {
 			start(ctx.Done())
 		}
 		for _, inf := range []cache.SharedIndexInformer{w.exports, w.imports, w.services, w.slices, w.ownSlices, w.nsInf} {
@@ -340,40 +304,24 @@ func (c *Controller) startInformers(ctx context.Context) []cache.InformerSynced 
 			}
 		}
 	}
-	return hasSynced
-}
-
-// RunOnce starts the informers, syncs every known key once, and stops: the
-// on-demand form of the whole-clusterset sync. It returns the first error
-// any key met.
-func (c *Controller) RunOnce(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	hasSynced := c.startInformers(ctx)
+	c.logf("watching %d cluster(s); waiting for caches", len(c.watches))
 	if !cache.WaitForCacheSync(ctx.Done(), hasSynced...) {
 		return ctx.Err()
 	}
-	var errs []error
-	for _, con := range c.opts.Consumers {
-		keys := c.allKeys(con.ID)
-		slices.SortFunc(keys, func(a, b key) int {
-			return strings.Compare(a.namespace+"/"+a.service, b.namespace+"/"+b.service)
-		})
-		for _, k := range keys {
-			if err := c.sync(ctx, k); err != nil {
-				errs = append(errs, fmt.Errorf("%s %s/%s: %w", k.consumer, k.namespace, k.service, err))
-			}
-		}
+	c.synced.Store(true)
+	c.logf("caches synced")
+	go c.probe(ctx)
+	if c.opts.LeaderElection == nil {
+		c.runWorkers(ctx)
+		return nil
 	}
-	return errors.Join(errs...)
+	return c.runLeading(ctx)
 }
 
 func (c *Controller) runWorkers(ctx context.Context) {
 	c.leading.Store(true)
-	for _, con := range c.opts.Consumers {
-		for _, k := range c.allKeys(con.ID) {
-			c.queue.Add(k)
-		}
+	for _, k := range c.allKeys() {
+		c.queue.Add(k)
 	}
 	var wg sync.WaitGroup
 	for range c.opts.Workers {
@@ -436,7 +384,7 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		c.logf("%s %s/%s: %v (retrying)", k.consumer, k.namespace, k.service, err)
+		c.logf("%s/%s: %v (retrying)", k.namespace, k.service, err)
 		c.queue.AddRateLimited(k)
 		return true
 	}
@@ -444,76 +392,97 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	return true
 }
 
-// sync reconciles one service into one consumer from the caches.
+// sync runs the engine for one service over every consumer, from the
+// caches. A cluster the probe finds unreachable is the probe's to report;
+// its endpoints are kept, and the sync of the others goes on.
 func (c *Controller) sync(ctx context.Context, k key) error {
 	c.syncs.Add(1)
-	scope := snapshot.Scope{Namespace: k.namespace, Services: []string{k.service}}
-	cw := c.watches[k.consumer]
-	snap := reconcile.Snapshot{Now: metav1.NewTime(c.opts.Now().UTC().Truncate(time.Second))}
-	for id, w := range c.watches {
-		if !w.source || id == k.consumer {
-			continue
-		}
-		snap.Sources = append(snap.Sources, c.sourceSnapshot(w, scope))
-	}
-	slices.SortFunc(snap.Sources, func(a, b reconcile.Source) int { return strings.Compare(a.ClusterID, b.ClusterID) })
-	var err error
-	if snap.Consumer, err = consumerSnapshot(cw, scope); err != nil {
-		return err
-	}
-	if c.opts.SkipMissingNamespaces && !slices.Contains(snap.Consumer.Namespaces, k.namespace) {
-		return nil
-	}
-	plan := reconcile.Reconcile(snap)
-	if len(plan.Problems) > 0 {
-		for _, p := range plan.Problems {
-			c.logf("%s %s/%s: not synced: %s (fix: %s)", k.consumer, k.namespace, k.service, p.Message, p.Fix)
-		}
-		return nil
-	}
-	results, _, err := c.executor[k.consumer].Execute(ctx, plan)
-	for _, r := range results {
+	report, err := c.engine.Sync(ctx, snapshot.Scope{Namespace: k.namespace, Services: []string{k.service}})
+	for _, r := range report.Results {
 		if r.Action != apply.Unchanged {
 			c.logf("%s: %s", r.Cluster, r)
 		}
 	}
+	c.reportSkipped(report.Skipped)
+	var unreachable *engine.UnreachableError
+	if errors.As(err, &unreachable) {
+		return nil
+	}
 	return err
 }
 
-// sourceSnapshot is a source as the caches hold it, or marked unreachable
-// (its endpoints kept), or, past the TTL, empty (its endpoints removed).
-func (c *Controller) sourceSnapshot(w *clusterWatch, scope snapshot.Scope) reconcile.Source {
+// reportSkipped says once per cluster and namespace that an export's
+// namespace is missing there, with the fix.
+func (c *Controller) reportSkipped(skipped []engine.Skipped) {
+	c.skippedMu.Lock()
+	defer c.skippedMu.Unlock()
+	for _, s := range skipped {
+		k := [2]string{s.Cluster.ID, s.Namespace}
+		if c.skipped[k] {
+			continue
+		}
+		c.skipped[k] = true
+		c.logf("%s: not importing %s/%s: namespace %s does not exist there (fix: %s)",
+			s.Cluster.Context, s.Namespace, strings.Join(s.Services, ","), s.Namespace, s.Fix())
+	}
+}
+
+// cacheReader reads a sync's snapshot from the informer caches, with what
+// the probe knows: an unreachable cluster's lists are not used (its
+// endpoints are kept), and past StaleTTL it is a source with nothing.
+type cacheReader struct{ c *Controller }
+
+func (r cacheReader) ReadSource(_ context.Context, cl *clusterset.Cluster, scope snapshot.Scope) (reconcile.Source, error) {
+	w := r.c.watches[cl.ID]
 	w.mu.Lock()
-	since, expired := w.unreachableSince, w.expired
+	unreachable, expired := w.unreachableErr, w.expired
 	w.mu.Unlock()
 	switch {
 	case expired:
-		return reconcile.Source{ClusterID: w.cluster.ID}
-	case !since.IsZero():
-		return reconcile.Source{ClusterID: w.cluster.ID, Unreachable: true}
+		return reconcile.Source{ClusterID: cl.ID}, nil
+	case unreachable != nil:
+		return reconcile.Source{ClusterID: cl.ID}, unreachable
 	}
-	return snapshot.BuildSource(w.cluster.ID, typedList[mcsv1beta1.ServiceExport](w.exports, scope.Namespace),
-		typedList[corev1.Service](w.services, scope.Namespace), typedList[discoveryv1.EndpointSlice](w.slices, scope.Namespace), scope)
+	exports, err := typedList[mcsv1beta1.ServiceExport](w.exports, scope.Namespace)
+	if err != nil {
+		return reconcile.Source{ClusterID: cl.ID}, cl.Errorf("ServiceExport in the cache: %w", err)
+	}
+	services, _ := typedList[corev1.Service](w.services, scope.Namespace)
+	endpoints, _ := typedList[discoveryv1.EndpointSlice](w.slices, scope.Namespace)
+	return snapshot.BuildSource(cl.ID, exports, services, endpoints, scope), nil
 }
 
-func consumerSnapshot(w *clusterWatch, scope snapshot.Scope) (reconcile.Consumer, error) {
+func (r cacheReader) ReadConsumer(_ context.Context, cl *clusterset.Cluster, scope snapshot.Scope) (reconcile.Consumer, error) {
+	w := r.c.watches[cl.ID]
+	w.mu.Lock()
+	unreachable := w.unreachableErr
+	w.mu.Unlock()
+	if unreachable != nil {
+		return reconcile.Consumer{ClusterID: cl.ID}, unreachable
+	}
 	var namespaces []string
 	for _, obj := range w.nsInf.GetStore().List() {
-		namespaces = append(namespaces, obj.(*corev1.Namespace).Name)
+		namespaces = append(namespaces, objectMeta(obj).Name)
 	}
 	slices.Sort(namespaces)
-	return snapshot.BuildConsumer(w.cluster.ID, namespaces, typedList[mcsv1beta1.ServiceImport](w.imports, scope.Namespace),
-		typedList[corev1.Service](w.services, scope.Namespace), typedList[discoveryv1.EndpointSlice](w.ownSlices, scope.Namespace), scope), nil
+	imports, err := typedList[mcsv1beta1.ServiceImport](w.imports, scope.Namespace)
+	if err != nil {
+		return reconcile.Consumer{ClusterID: cl.ID}, cl.Errorf("ServiceImport in the cache: %w", err)
+	}
+	services, _ := typedList[corev1.Service](w.services, scope.Namespace)
+	endpoints, _ := typedList[discoveryv1.EndpointSlice](w.ownSlices, scope.Namespace)
+	return snapshot.BuildConsumer(cl.ID, namespaces, imports, services, endpoints, scope), nil
 }
 
 // typedList copies the objects of one namespace from an informer into
 // typed values (dynamic ones converted from unstructured). A key's sync
 // needs one namespace, so the namespace index keeps it from walking, and
-// converting, every cached object of the cluster.
-func typedList[T any](inf cache.SharedIndexInformer, namespace string) []T {
+// converting, every cached object of the cluster. An object that does not
+// convert is an error, never silently left out: a ServiceExport dropped
+// that way would get its imports deleted.
+func typedList[T any](inf cache.SharedIndexInformer, namespace string) ([]T, error) {
 	objs, err := inf.GetIndexer().ByIndex(cache.NamespaceIndex, namespace)
-	if err != nil {
-		// Informers built by client-go factories always have the index.
+	if err != nil || namespace == "" {
 		objs = inf.GetStore().List()
 	}
 	out := make([]T, 0, len(objs))
@@ -521,19 +490,21 @@ func typedList[T any](inf cache.SharedIndexInformer, namespace string) []T {
 		switch o := obj.(type) {
 		case *unstructured.Unstructured:
 			var t T
-			if err := apply.FromUnstructured(o, &t); err == nil {
-				out = append(out, t)
+			if err := apply.FromUnstructured(o, &t); err != nil {
+				return nil, fmt.Errorf("decoding %s/%s: %w", o.GetNamespace(), o.GetName(), err)
 			}
+			out = append(out, t)
 		case *T:
 			out = append(out, *o)
 		}
 	}
-	return out
+	return out, nil
 }
 
-// probeSources checks every source's API server; an unreachable one is
-// marked (its endpoints are kept) and, after StaleTTL, expired (removed).
-func (c *Controller) probeSources(ctx context.Context) {
+// probe checks every cluster's API server; an unreachable one is marked
+// (its endpoints are kept, it is not written to) and, after StaleTTL,
+// expired (its endpoints are removed).
+func (c *Controller) probe(ctx context.Context) {
 	ticker := time.NewTicker(c.opts.ProbeInterval)
 	defer ticker.Stop()
 	for {
@@ -543,34 +514,33 @@ func (c *Controller) probeSources(ctx context.Context) {
 		case <-ticker.C:
 		}
 		for id, w := range c.watches {
-			if !w.source {
-				continue
-			}
 			pctx, cancel := context.WithTimeout(ctx, c.opts.ProbeInterval)
 			err := w.cluster.Kube.Discovery().RESTClient().Get().AbsPath("/readyz").Do(pctx).Error()
 			cancel()
+			if ctx.Err() != nil {
+				return
+			}
 			now := c.opts.Now()
 			changed := false
 			w.mu.Lock()
 			switch {
 			case err != nil && w.unreachableSince.IsZero():
-				w.unreachableSince, changed = now, true
+				w.unreachableSince, w.unreachableErr, changed = now, w.cluster.Wrap(err), true
+				if !clusterset.Unreachable(w.unreachableErr) {
+					w.unreachableErr = w.cluster.Errorf("not ready: %w", context.DeadlineExceeded)
+				}
 				c.logf("%s: unreachable (%v); keeping its endpoints for up to %s", id, errors.Unwrap(err), c.opts.StaleTTL)
-			case err != nil && !w.expired && c.opts.StaleTTL > 0 && now.Sub(w.unreachableSince) >= c.opts.StaleTTL:
+			case err != nil && w.source && !w.expired && c.opts.StaleTTL > 0 && now.Sub(w.unreachableSince) >= c.opts.StaleTTL:
 				w.expired, changed = true, true
 				c.logf("%s: unreachable since %s, past the %s TTL: removing its endpoints", id, w.unreachableSince.UTC().Format(time.RFC3339), c.opts.StaleTTL)
 			case err == nil && !w.unreachableSince.IsZero():
 				c.logf("%s: reachable again after %s", id, now.Sub(w.unreachableSince).Round(time.Second))
-				w.unreachableSince, w.expired, changed = time.Time{}, false, true
+				w.unreachableSince, w.unreachableErr, w.expired, changed = time.Time{}, nil, false, true
 			}
 			w.mu.Unlock()
 			if changed && c.leading.Load() {
-				for _, con := range c.opts.Consumers {
-					if con.ID != id {
-						for _, k := range c.allKeys(con.ID) {
-							c.queue.Add(k)
-						}
-					}
+				for _, k := range c.allKeys() {
+					c.queue.Add(k)
 				}
 			}
 		}

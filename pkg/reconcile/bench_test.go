@@ -17,7 +17,7 @@ func benchmarkSnapshot(services, sources, endpoints int) Snapshot {
 	created := metav1.NewTime(time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC))
 	s := Snapshot{
 		Now:      metav1.NewTime(created.Add(4 * time.Hour)),
-		Consumer: Consumer{ClusterID: "consumer", Namespaces: []string{"bench"}},
+		Consumers: []Consumer{{ClusterID: "consumer", Namespaces: []string{"bench"}}},
 	}
 	for c := range sources {
 		src := Source{ClusterID: fmt.Sprintf("cluster%d", c+1)}

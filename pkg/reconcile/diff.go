@@ -19,18 +19,27 @@ import (
 // (a ServiceImport's spec and status, a slice's endpoints and ports) the
 // comparison is exact, so that a value we stopped setting is noticed too.
 
-// importAction decides what to do with a desired ServiceImport. A hand-made
-// import lacks our label, so adopting it is an update. The CRD has no
-// defaults, so spec and status compare exactly (Semantic: nil and empty
-// lists are equal, times compare as instants).
+// importAction decides what to do with a desired ServiceImport's metadata
+// and spec (its status is importStatusAction's). A hand-made import lacks
+// our label, so adopting it is an update. The CRD has no defaults, so the
+// spec compares exactly (Semantic: nil and empty lists are equal).
 func importAction(desired, observed *mcsv1beta1.ServiceImport) Action {
 	switch {
 	case observed == nil:
 		return ActionCreate
 	case !mapSubset(desired.Labels, observed.Labels),
 		!mapSubset(desired.Annotations, observed.Annotations),
-		!equality.Semantic.DeepEqual(desired.Spec, observed.Spec),
-		!sameImportStatus(desired.Status, observed.Status):
+		!equality.Semantic.DeepEqual(desired.Spec, observed.Spec):
+		return ActionUpdate
+	}
+	return ActionUnchanged
+}
+
+// importStatusAction decides whether a ServiceImport's status subresource
+// must be written: always for a new import (a create cannot set it), else
+// when it differs (times compare as instants).
+func importStatusAction(desired, observed *mcsv1beta1.ServiceImport) Action {
+	if observed == nil || !sameImportStatus(desired.Status, observed.Status) {
 		return ActionUpdate
 	}
 	return ActionUnchanged

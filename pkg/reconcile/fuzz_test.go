@@ -231,7 +231,7 @@ func generateFuzzCase(data []byte) *fuzzCase {
 	fc.snap = Snapshot{
 		Now:      metav1.NewTime(fuzzBaseTime.Add(fuzzCurrentNow)),
 		Sources:  fc.buildSources(sources, mode&fuzzSourceConsumes != 0),
-		Consumer: Consumer{ClusterID: fuzzConsumerID, Namespaces: consumerNamespaces},
+		Consumers: []Consumer{{ClusterID: fuzzConsumerID, Namespaces: consumerNamespaces}},
 	}
 	if mode&fuzzPrevious != 0 {
 		fc.applyPreviousRun(g, sources, namespaces, mode)
@@ -292,13 +292,13 @@ func (fc *fuzzCase) applyPreviousRun(g *fuzzGen, current []fuzzSourceSpec, names
 	}
 	prevNamespaces := append(slices.Clone(namespaces), "default")
 	if p&0x10 != 0 {
-		prevNamespaces = slices.Clone(fc.snap.Consumer.Namespaces)
+		prevNamespaces = slices.Clone(fc.snap.Consumers[0].Namespaces)
 	}
 
 	snap := Snapshot{
 		Now:      metav1.NewTime(fuzzBaseTime.Add(fuzzPreviousNow)),
 		Sources:  fc.buildSources(previous, false),
-		Consumer: Consumer{ClusterID: fuzzConsumerID, Namespaces: prevNamespaces},
+		Consumers: []Consumer{{ClusterID: fuzzConsumerID, Namespaces: prevNamespaces}},
 	}
 	runs := 1
 	if mode&fuzzPreviousTwice != 0 {
@@ -315,20 +315,20 @@ func (fc *fuzzCase) applyPreviousRun(g *fuzzGen, current []fuzzSourceSpec, names
 	// A deleted namespace takes its objects along; fuzzKeepGoneNamespace
 	// keeps them in the lists anyway, as a reader that does not filter would.
 	keep := func(ns string) bool {
-		return mode&fuzzKeepGoneNamespace != 0 || slices.Contains(fc.snap.Consumer.Namespaces, ns)
+		return mode&fuzzKeepGoneNamespace != 0 || slices.Contains(fc.snap.Consumers[0].Namespaces, ns)
 	}
-	c := &fc.snap.Consumer
-	for _, o := range snap.Consumer.Imports {
+	c := &fc.snap.Consumers[0]
+	for _, o := range snap.Consumers[0].Imports {
 		if keep(o.Namespace) {
 			c.Imports = append(c.Imports, o)
 		}
 	}
-	for _, o := range snap.Consumer.Services {
+	for _, o := range snap.Consumers[0].Services {
 		if keep(o.Namespace) {
 			c.Services = append(c.Services, o)
 		}
 	}
-	for _, o := range snap.Consumer.EndpointSlices {
+	for _, o := range snap.Consumers[0].EndpointSlices {
 		if keep(o.Namespace) {
 			c.EndpointSlices = append(c.EndpointSlices, o)
 		}
@@ -376,7 +376,7 @@ func (fc *fuzzCase) addHandMadeImport(g *fuzzGen) {
 		im.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionFalse, Reason: "Pending",
 			LastTransitionTime: im.CreationTimestamp}}
 	}
-	c := &fc.snap.Consumer
+	c := &fc.snap.Consumers[0]
 	c.Imports = slices.DeleteFunc(c.Imports, func(o mcsv1beta1.ServiceImport) bool {
 		return o.Namespace == im.Namespace && o.Name == im.Name
 	})
@@ -408,7 +408,7 @@ func (fc *fuzzCase) addUserService(g *fuzzGen) {
 	case 3:
 		svc.Labels = map[string]string{ManagedByLabel: FieldManager}
 	}
-	c := &fc.snap.Consumer
+	c := &fc.snap.Consumers[0]
 	c.Services = slices.DeleteFunc(c.Services, func(o corev1.Service) bool {
 		return o.Namespace == svc.Namespace && o.Name == svc.Name
 	})
@@ -441,7 +441,7 @@ func (fc *fuzzCase) addUserSlice(g *fuzzGen) {
 	case 3:
 		s.Labels = map[string]string{discoveryv1.LabelManagedBy: FieldManager, mcsv1beta1.LabelServiceName: key.Name}
 	}
-	c := &fc.snap.Consumer
+	c := &fc.snap.Consumers[0]
 	c.EndpointSlices = slices.DeleteFunc(c.EndpointSlices, func(o discoveryv1.EndpointSlice) bool {
 		return o.Namespace == s.Namespace && o.Name == s.Name
 	})
@@ -818,7 +818,7 @@ func checkFuzzDeterministic(t *testing.T, snap Snapshot, plan Plan, data []byte)
 func checkFuzzSlices(t *testing.T, fc *fuzzCase, plan Plan) {
 	t.Helper()
 	synced := fuzzSynced(fc.snap)
-	for _, s := range plan.EndpointSlices {
+	for _, s := range plan.Consumers[0].EndpointSlices {
 		cluster, svc := s.Labels[mcsv1beta1.LabelSourceCluster], s.Labels[mcsv1beta1.LabelServiceName]
 		if len(s.Endpoints) > maxEndpointsPerSlice {
 			t.Errorf("invariant 3 (slice size): EndpointSlice %s/%s holds %d endpoints, more than %d",
@@ -854,18 +854,18 @@ func checkFuzzSlices(t *testing.T, fc *fuzzCase, plan Plan) {
 // checkFuzzManagedBy: invariant 4.
 func checkFuzzManagedBy(t *testing.T, plan Plan) {
 	t.Helper()
-	for _, o := range plan.Imports {
+	for _, o := range plan.Consumers[0].Imports {
 		if o.Labels[ManagedByLabel] != FieldManager {
 			t.Errorf("invariant 4 (managed-by): ServiceImport %s/%s has %s=%q, want %q",
 				o.Namespace, o.Name, ManagedByLabel, o.Labels[ManagedByLabel], FieldManager)
 		}
 	}
-	for _, o := range plan.Services {
+	for _, o := range plan.Consumers[0].Services {
 		if o.Labels[ManagedByLabel] != FieldManager {
 			t.Errorf("invariant 4 (managed-by): Service %s/%s has %s=%q, want %q", o.Namespace, o.Name, ManagedByLabel, o.Labels[ManagedByLabel], FieldManager)
 		}
 	}
-	for _, o := range plan.EndpointSlices {
+	for _, o := range plan.Consumers[0].EndpointSlices {
 		if o.Labels[discoveryv1.LabelManagedBy] != FieldManager {
 			t.Errorf("invariant 4 (managed-by): EndpointSlice %s/%s has %s=%q, want %q",
 				o.Namespace, o.Name, discoveryv1.LabelManagedBy, o.Labels[discoveryv1.LabelManagedBy], FieldManager)
@@ -880,7 +880,7 @@ func checkFuzzManagedBy(t *testing.T, plan Plan) {
 // cluster that was not synced in this run is never deleted.
 func checkFuzzOwnership(t *testing.T, fc *fuzzCase, plan Plan) {
 	t.Helper()
-	c := &fc.snap.Consumer
+	c := &fc.snap.Consumers[0]
 	synced := fuzzSynced(fc.snap)
 	for _, ch := range plan.Changes {
 		if ch.Action == ActionCreate || ch.Action == ActionUnchanged || ch.Kind == KindServiceExportStatus {
@@ -893,6 +893,8 @@ func checkFuzzOwnership(t *testing.T, fc *fuzzCase, plan Plan) {
 		var managedBy string
 		var found bool
 		switch ch.Kind {
+		case KindServiceImportStatus:
+			continue // the status of an import this plan renders (checked by consistency)
 		case KindServiceImport:
 			if ch.Action == ActionUpdate {
 				continue // adopting a hand-made import is an update
@@ -941,10 +943,6 @@ func checkFuzzProblems(t *testing.T, fc *fuzzCase, plan Plan) {
 				if k.Namespace == p.Namespace && strings.HasPrefix(p.Name, derived+".") {
 					keys = append(keys, k)
 				}
-			case KindNamespace:
-				if k.Namespace == p.Name && fuzzHasValidExport(fc.snap, k) {
-					keys = append(keys, k)
-				}
 			}
 		}
 		switch {
@@ -975,7 +973,15 @@ func checkFuzzProblems(t *testing.T, fc *fuzzCase, plan Plan) {
 				t.Errorf("invariant 6 (problems block their own service only): %s is not blocked, yet its export in %s gets no status", k, src.ClusterID)
 			}
 		}
-		if fuzzHasValidExport(fc.snap, k) && !slices.ContainsFunc(plan.Imports, func(im mcsv1beta1.ServiceImport) bool {
+		if !slices.Contains(fc.snap.Consumers[0].Namespaces, k.Namespace) {
+			if fuzzHasValidExport(fc.snap, k) && !slices.ContainsFunc(plan.Consumers[0].MissingNamespaces, func(m MissingNamespace) bool {
+				return m.Namespace == k.Namespace && slices.Contains(m.Services, k.Name)
+			}) {
+				t.Errorf("namespace sameness: %s has a valid export and the consumer lacks its namespace, yet it is not listed as missing", k)
+			}
+			continue
+		}
+		if fuzzHasValidExport(fc.snap, k) && !slices.ContainsFunc(plan.Consumers[0].Imports, func(im mcsv1beta1.ServiceImport) bool {
 			return im.Namespace == k.Namespace && im.Name == k.Name
 		}) {
 			t.Errorf("invariant 6 (problems block their own service only): %s is not blocked and has a valid export, yet it is not imported", k)
@@ -990,7 +996,7 @@ func checkFuzzProblems(t *testing.T, fc *fuzzCase, plan Plan) {
 			return false
 		}
 		switch kind {
-		case KindServiceImport, KindServiceExportStatus:
+		case KindServiceImport, KindServiceImportStatus, KindServiceExportStatus:
 			return name == k.Name
 		case KindService:
 			return name == derived
@@ -1005,17 +1011,17 @@ func checkFuzzProblems(t *testing.T, fc *fuzzCase, plan Plan) {
 				t.Errorf("invariant 6 (problems block their own service): %s is blocked by %q, yet the plan has %s", k, p.Error(), ch)
 			}
 		}
-		for _, o := range plan.Imports {
+		for _, o := range plan.Consumers[0].Imports {
 			if names(k, KindServiceImport, o.Namespace, o.Name) {
 				t.Errorf("invariant 6: %s is blocked by %q, yet ServiceImport %s/%s is rendered", k, p.Error(), o.Namespace, o.Name)
 			}
 		}
-		for _, o := range plan.Services {
+		for _, o := range plan.Consumers[0].Services {
 			if names(k, KindService, o.Namespace, o.Name) {
 				t.Errorf("invariant 6: %s is blocked by %q, yet Service %s/%s is rendered", k, p.Error(), o.Namespace, o.Name)
 			}
 		}
-		for _, o := range plan.EndpointSlices {
+		for _, o := range plan.Consumers[0].EndpointSlices {
 			if names(k, KindEndpointSlice, o.Namespace, o.Name) {
 				t.Errorf("invariant 6: %s is blocked by %q, yet EndpointSlice %s/%s is rendered", k, p.Error(), o.Namespace, o.Name)
 			}
@@ -1037,13 +1043,14 @@ func checkFuzzConsistency(t *testing.T, fc *fuzzCase, plan Plan) {
 	t.Helper()
 	type ref struct{ cluster, kind, namespace, name string }
 	rendered := map[ref]int{}
-	for _, o := range plan.Imports {
+	for _, o := range plan.Consumers[0].Imports {
 		rendered[ref{fuzzConsumerID, KindServiceImport, o.Namespace, o.Name}]++
+		rendered[ref{fuzzConsumerID, KindServiceImportStatus, o.Namespace, o.Name}]++
 	}
-	for _, o := range plan.Services {
+	for _, o := range plan.Consumers[0].Services {
 		rendered[ref{fuzzConsumerID, KindService, o.Namespace, o.Name}]++
 	}
-	for _, o := range plan.EndpointSlices {
+	for _, o := range plan.Consumers[0].EndpointSlices {
 		rendered[ref{fuzzConsumerID, KindEndpointSlice, o.Namespace, o.Name}]++
 	}
 	for _, o := range plan.ExportStatuses {
@@ -1059,7 +1066,7 @@ func checkFuzzConsistency(t *testing.T, fc *fuzzCase, plan Plan) {
 		if rendered[r] > 0 && ch.Action == ActionDelete {
 			t.Errorf("consistency: %s deletes an object the plan renders", ch)
 		}
-		if ch.Cluster == fuzzConsumerID && !slices.Contains(fc.snap.Consumer.Namespaces, ch.Namespace) {
+		if ch.Cluster == fuzzConsumerID && !slices.Contains(fc.snap.Consumers[0].Namespaces, ch.Namespace) {
 			t.Errorf("consistency: %s is in a namespace the consumer does not have", ch)
 		}
 	}
@@ -1125,14 +1132,14 @@ func fuzzSnapshotYAML(s Snapshot) []byte {
 		Sources []source `json:"sources"`
 	}
 	in.Now = s.Now
-	in.Consumer.ClusterID, in.Consumer.Namespaces = s.Consumer.ClusterID, s.Consumer.Namespaces
-	for _, o := range s.Consumer.Imports {
+	in.Consumer.ClusterID, in.Consumer.Namespaces = s.Consumers[0].ClusterID, s.Consumers[0].Namespaces
+	for _, o := range s.Consumers[0].Imports {
 		in.Consumer.Objects = append(in.Consumer.Objects, o)
 	}
-	for _, o := range s.Consumer.Services {
+	for _, o := range s.Consumers[0].Services {
 		in.Consumer.Objects = append(in.Consumer.Objects, o)
 	}
-	for _, o := range s.Consumer.EndpointSlices {
+	for _, o := range s.Consumers[0].EndpointSlices {
 		in.Consumer.Objects = append(in.Consumer.Objects, o)
 	}
 	for _, src := range s.Sources {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -62,17 +63,23 @@ func renderGolden(p Plan) []byte {
 	for i, c := range p.Changes {
 		changes[i] = c.String()
 	}
-	sections := []struct {
+	type section struct {
 		comment, key string
 		value        any
-	}{
+	}
+	sections := []section{
 		{"Blocking errors: when there is one, the caller writes nothing.", "problems", p.Problems},
 		{"Changes in apply order: <cluster> <action> <kind> <namespace>/<name>.", "changes", changes},
-		{"Clusters not synced in this run whose mirrored slices are kept.", "stale", p.Stale},
-		{"Desired ServiceImports in the consumer.", "imports", p.Imports},
-		{"Desired derived Services in the consumer.", "services", p.Services},
-		{"Desired mirrored EndpointSlices in the consumer.", "endpointSlices", p.EndpointSlices},
 		{"Desired conditions of every ServiceExport in the synced sources.", "exportStatuses", p.ExportStatuses},
+	}
+	for _, c := range p.Consumers {
+		sections = append(sections,
+			section{"Consumer " + c.Cluster + ": exported namespaces it lacks (nothing imported there).", "missingNamespaces", c.MissingNamespaces},
+			section{"Consumer " + c.Cluster + ": clusters not synced in this run whose mirrored slices are kept.", "stale", c.Stale},
+			section{"Consumer " + c.Cluster + ": desired ServiceImports.", "imports", c.Imports},
+			section{"Consumer " + c.Cluster + ": desired derived Services.", "services", c.Services},
+			section{"Consumer " + c.Cluster + ": desired mirrored EndpointSlices.", "endpointSlices", c.EndpointSlices},
+		)
 	}
 	var b bytes.Buffer
 	for _, s := range sections {
@@ -135,40 +142,48 @@ func assertIdempotent(t *testing.T, snap Snapshot, plan Plan) {
 		t.Fatalf("second run has problems: %v", plan2.Problems)
 	}
 
-	fillIns := map[string]bool{} // imports whose ips the server just allocated
-	for _, im := range plan.Imports {
-		if im.Spec.Type == "ClusterSetIP" && len(im.Spec.IPs) == 0 {
-			fillIns[im.Namespace+"/"+im.Name] = true
+	fillIns := map[string]bool{} // imports whose ips the server just allocated, by cluster/namespace/name
+	for _, c := range plan.Consumers {
+		for _, im := range c.Imports {
+			if im.Spec.Type == "ClusterSetIP" && len(im.Spec.IPs) == 0 {
+				fillIns[c.Cluster+"/"+im.Namespace+"/"+im.Name] = true
+			}
 		}
 	}
 	for _, c := range plan2.Changes {
 		if c.Action == ActionUnchanged {
 			continue
 		}
-		if c.Kind == KindServiceImport && c.Action == ActionUpdate && fillIns[c.Namespace+"/"+c.Name] {
+		if c.Kind == KindServiceImport && c.Action == ActionUpdate && fillIns[c.Cluster+"/"+c.Namespace+"/"+c.Name] {
 			continue
 		}
 		t.Errorf("second run: %s, want unchanged", c)
 	}
-	for _, im := range plan2.Imports {
-		key := im.Namespace + "/" + im.Name
-		if !fillIns[key] {
-			continue
-		}
-		svc := findService(second.Consumer.Services, im.Namespace, DerivedServiceName(im.Name))
-		if svc == nil || !reflect.DeepEqual(im.Spec.IPs, svc.Spec.ClusterIPs) {
-			t.Errorf("second run: ServiceImport %s ips = %v, want the derived Service's clusterIPs", key, im.Spec.IPs)
-		}
-		if !hasChange(plan2.Changes, Change{Cluster: snap.Consumer.ClusterID, Action: ActionUpdate, Kind: KindServiceImport, Namespace: im.Namespace, Name: im.Name}) {
-			t.Errorf("second run: ServiceImport %s ips filled in without an update", key)
+	for ci, c := range plan2.Consumers {
+		for _, im := range c.Imports {
+			key := c.Cluster + "/" + im.Namespace + "/" + im.Name
+			if !fillIns[key] {
+				continue
+			}
+			svc := findService(second.Consumers[ci].Services, im.Namespace, DerivedServiceName(im.Name))
+			if svc == nil || !reflect.DeepEqual(im.Spec.IPs, svc.Spec.ClusterIPs) {
+				t.Errorf("second run: ServiceImport %s ips = %v, want the derived Service's clusterIPs", key, im.Spec.IPs)
+			}
+			if !hasChange(plan2.Changes, Change{Cluster: c.Cluster, Action: ActionUpdate, Kind: KindServiceImport, Namespace: im.Namespace, Name: im.Name}) {
+				t.Errorf("second run: ServiceImport %s ips filled in without an update", key)
+			}
 		}
 	}
 	// Apart from ips, the second plan must render the same objects.
 	strip := func(p Plan) Plan {
 		p.Changes = nil
-		p.Imports = append(p.Imports[:0:0], p.Imports...)
-		for i := range p.Imports {
-			p.Imports[i].Spec.IPs = nil
+		p.Consumers = slices.Clone(p.Consumers)
+		for ci := range p.Consumers {
+			c := &p.Consumers[ci]
+			c.Imports = slices.Clone(c.Imports)
+			for i := range c.Imports {
+				c.Imports[i].Spec.IPs = nil
+			}
 		}
 		return p
 	}

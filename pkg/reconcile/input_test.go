@@ -27,17 +27,22 @@ import (
 //	  unreachable: false
 //	  objects: [ServiceExport, Service, EndpointSlice ...]
 type caseInput struct {
-	Now      metav1.Time `json:"now"`
-	Consumer struct {
-		ClusterID  string            `json:"clusterID"`
-		Namespaces []string          `json:"namespaces"`
-		Objects    []json.RawMessage `json:"objects"`
-	} `json:"consumer"`
-	Sources []struct {
+	Now metav1.Time `json:"now"`
+	// Consumer is the one consumer of most cases; Consumers lists several
+	// (a whole-clusterset sync, where sources consume too).
+	Consumer  *consumerInput  `json:"consumer,omitempty"`
+	Consumers []consumerInput `json:"consumers,omitempty"`
+	Sources   []struct {
 		ClusterID   string            `json:"clusterID"`
 		Unreachable bool              `json:"unreachable"`
 		Objects     []json.RawMessage `json:"objects"`
 	} `json:"sources"`
+}
+
+type consumerInput struct {
+	ClusterID  string            `json:"clusterID"`
+	Namespaces []string          `json:"namespaces"`
+	Objects    []json.RawMessage `json:"objects"`
 }
 
 func loadSnapshot(path string) (Snapshot, error) {
@@ -49,22 +54,30 @@ func loadSnapshot(path string) (Snapshot, error) {
 	if err := yaml.UnmarshalStrict(raw, &in); err != nil {
 		return Snapshot{}, fmt.Errorf("%s: %w", path, err)
 	}
-	s := Snapshot{Now: in.Now, Consumer: Consumer{ClusterID: in.Consumer.ClusterID, Namespaces: in.Consumer.Namespaces}}
-	for i, obj := range in.Consumer.Objects {
-		v, err := decodeObject(obj)
-		if err != nil {
-			return Snapshot{}, fmt.Errorf("%s: consumer object %d: %w", path, i, err)
+	s := Snapshot{Now: in.Now}
+	consumers := in.Consumers
+	if in.Consumer != nil {
+		consumers = append([]consumerInput{*in.Consumer}, consumers...)
+	}
+	for _, ci := range consumers {
+		con := Consumer{ClusterID: ci.ClusterID, Namespaces: ci.Namespaces}
+		for i, obj := range ci.Objects {
+			v, err := decodeObject(obj)
+			if err != nil {
+				return Snapshot{}, fmt.Errorf("%s: consumer %s object %d: %w", path, ci.ClusterID, i, err)
+			}
+			switch o := v.(type) {
+			case *mcsv1beta1.ServiceImport:
+				con.Imports = append(con.Imports, *o)
+			case *corev1.Service:
+				con.Services = append(con.Services, *o)
+			case *discoveryv1.EndpointSlice:
+				con.EndpointSlices = append(con.EndpointSlices, *o)
+			default:
+				return Snapshot{}, fmt.Errorf("%s: consumer %s object %d: a consumer holds no %T", path, ci.ClusterID, i, v)
+			}
 		}
-		switch o := v.(type) {
-		case *mcsv1beta1.ServiceImport:
-			s.Consumer.Imports = append(s.Consumer.Imports, *o)
-		case *corev1.Service:
-			s.Consumer.Services = append(s.Consumer.Services, *o)
-		case *discoveryv1.EndpointSlice:
-			s.Consumer.EndpointSlices = append(s.Consumer.EndpointSlices, *o)
-		default:
-			return Snapshot{}, fmt.Errorf("%s: consumer object %d: a consumer holds no %T", path, i, v)
-		}
+		s.Consumers = append(s.Consumers, con)
 	}
 	for _, src := range in.Sources {
 		source := Source{ClusterID: src.ClusterID, Unreachable: src.Unreachable}

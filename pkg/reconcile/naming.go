@@ -21,6 +21,13 @@ const FieldManager = "kubectl-mcs"
 // EndpointSlice controller already understand.
 const ManagedByLabel = "app.kubernetes.io/managed-by"
 
+// DerivedServiceAnnotation names, on a ServiceImport, the Service that
+// carries its endpoints in the cluster: the annotation the mcs-api reference
+// controllers and other MCS implementations set, so that readers (status,
+// resolve) also find the derived Service of an import another controller
+// made.
+const DerivedServiceAnnotation = "multicluster.kubernetes.io/derived-service"
+
 // derivedServicePrefix is the vendor-compatible prefix of derived Services
 // (the seed documents <pod>.amcs-<svc>.<ns>.svc.cluster.local).
 const derivedServicePrefix = "amcs-"

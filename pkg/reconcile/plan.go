@@ -15,21 +15,53 @@ import (
 // Problems is not empty the caller must write nothing at all.
 type Plan struct {
 	// Problems are blocking errors; a service with a problem has nothing
-	// rendered and no change listed.
+	// rendered and no change listed, in any consumer.
 	Problems []Problem `json:"problems,omitempty"`
 	// Changes lists every desired object with its action, then every
-	// deletion, in the order the caller must apply them.
-	Changes        []Change                    `json:"changes,omitempty"`
+	// deletion, in the order the caller must apply them; each names the
+	// cluster it is applied in.
+	Changes []Change `json:"changes,omitempty"`
+	// Consumers holds what each consumer must hold, in cluster id order.
+	Consumers []ConsumerPlan `json:"consumers,omitempty"`
+	// ExportStatuses are the desired Valid, Ready and Conflict conditions of
+	// every ServiceExport read from a reachable source. They are a function
+	// of the sources alone, the same whichever consumers are synced, so
+	// that syncs of different consumers never undo each other.
+	ExportStatuses []ExportStatus `json:"exportStatuses,omitempty"`
+}
+
+// ConsumerPlan is what one consumer must hold.
+type ConsumerPlan struct {
+	Cluster        string                      `json:"cluster"`
 	Imports        []mcsv1beta1.ServiceImport  `json:"imports,omitempty"`
 	Services       []corev1.Service            `json:"services,omitempty"`
 	EndpointSlices []discoveryv1.EndpointSlice `json:"endpointSlices,omitempty"`
-	// ExportStatuses are the desired Valid, Ready and Conflict conditions of
-	// every ServiceExport read from a reachable source.
-	ExportStatuses []ExportStatus `json:"exportStatuses,omitempty"`
 	// Stale lists, per import, the clusters that were not synced in this run
 	// (unreachable or not among the sources) and whose mirrored slices were
 	// therefore kept as they are.
 	Stale []StaleCluster `json:"stale,omitempty"`
+	// MissingNamespaces are the namespaces of valid exports that do not
+	// exist in this consumer: nothing is imported there (namespace
+	// sameness), and the caller says so.
+	MissingNamespaces []MissingNamespace `json:"missingNamespaces,omitempty"`
+}
+
+// MissingNamespace is an exported namespace a consumer lacks, with the
+// services that would be imported into it.
+type MissingNamespace struct {
+	Namespace string   `json:"namespace"`
+	Services  []string `json:"services"`
+}
+
+// Consumer returns the plan of the consumer with the given cluster id, or
+// nil.
+func (p *Plan) Consumer(clusterID string) *ConsumerPlan {
+	for i := range p.Consumers {
+		if p.Consumers[i].Cluster == clusterID {
+			return &p.Consumers[i]
+		}
+	}
+	return nil
 }
 
 // ExportStatus is the desired status of one ServiceExport in a source.
@@ -56,11 +88,14 @@ const (
 
 // Kinds named in Changes and Problems.
 const (
-	KindServiceImport       = "ServiceImport"
+	KindServiceImport = "ServiceImport"
+	// KindServiceImportStatus is the status subresource of a ServiceImport,
+	// written on its own so that a change to one half never rewrites the
+	// other.
+	KindServiceImportStatus = "ServiceImportStatus"
 	KindService             = "Service"
 	KindEndpointSlice       = "EndpointSlice"
 	KindServiceExportStatus = "ServiceExportStatus"
-	KindNamespace           = "Namespace"
 	KindCluster             = "Cluster"
 )
 

@@ -18,27 +18,35 @@ var (
 	serviceTypeMeta       = metav1.TypeMeta{APIVersion: corev1.SchemeGroupVersion.String(), Kind: "Service"}
 )
 
-// Fixes offered with Problems, in the words a user acts on.
-const (
-	fixNotManaged       = "rename or delete it, it is not managed by kubectl-mcs"
-	fixMissingNamespace = "create it, or pass --create-namespace"
-)
+// fixNotManaged is offered with Problems about objects in the way.
+const fixNotManaged = "rename or delete it, it is not managed by kubectl-mcs"
 
 // Reconcile computes the plan for one snapshot. It is pure: the snapshot is
 // not modified, and the same snapshot always gives the same plan.
 //
-// Per service (namespace/name) it decides:
-//   - the export conditions of every export read from a reachable source;
+// Per service (namespace/name) it decides, once for the clusterset:
+//   - the export conditions of every export read from a reachable source,
+//     from every synced export of the service (never from what one consumer
+//     holds);
+//
+// and in every consumer:
 //   - the ServiceImport, derived Service and mirrored slices, when at least
 //     one synced export is valid, or when clusters not synced in this run
 //     still back an import we manage (those clusters are retained as they
-//     are, see StaleCluster);
+//     are, see StaleCluster); a consumer without the namespace gets nothing
+//     and is listed in MissingNamespaces;
 //   - deletions of managed objects that no export backs any more, never of
 //     objects without our label and never of a retained cluster's slices.
 func Reconcile(s Snapshot) Plan {
 	r := newRun(&s)
-	for _, key := range r.serviceKeys() {
-		r.reconcileService(key)
+	keys := r.serviceKeys()
+	for _, c := range r.consumers {
+		for _, key := range keys {
+			c.reconcileService(key)
+		}
+	}
+	for _, key := range keys {
+		r.addExportStatuses(key)
 	}
 	return r.finish()
 }
@@ -49,17 +57,30 @@ type objectKey struct {
 	Name      string
 }
 
-// run holds the indexes and the plan under construction of one Reconcile.
+// run holds the clusterset-wide indexes and the plan under construction of
+// one Reconcile.
 type run struct {
-	now        metav1.Time
-	consumerID string
-	namespaces map[string]bool
+	now metav1.Time
 	// synced are the sources read in this run, unreachable those that could
 	// not be read; a cluster in neither was not part of the run.
 	synced      map[string]bool
 	unreachable map[string]bool
 
 	exports map[serviceKey][]*exportedService
+	// blocked are the services a Problem stops in some consumer: nothing of
+	// them is written anywhere, their export statuses included.
+	blocked map[serviceKey]bool
+
+	consumers []*consumerRun
+	plan      Plan
+	statuses  []Change
+}
+
+// consumerRun holds one consumer's indexes and its part of the plan.
+type consumerRun struct {
+	*run
+	id         string
+	namespaces map[string]bool
 
 	imports          map[serviceKey]*mcsv1beta1.ServiceImport
 	services         map[objectKey]*corev1.Service
@@ -71,15 +92,35 @@ type run struct {
 	// whether or not a problem then blocks it: a leftover Service under
 	// such a name is left for that service to take over, never deleted.
 	claimed map[objectKey]bool
+	// byService keeps each service's rendering and changes until every
+	// consumer is decided: a service blocked in one consumer is written in
+	// none.
+	byService map[serviceKey]*serviceOutcome
 
-	plan    Plan
+	out ConsumerPlan
+}
+
+// serviceOutcome is what one consumer holds and changes for one service.
+type serviceOutcome struct {
+	desired *rendered
+	stale   []StaleCluster
 	changes changeLists
 }
 
 // changeLists buckets changes by the phase the caller applies them in.
 type changeLists struct {
-	imports, services, slices, statuses         []Change
+	services, imports, importStatuses, slices   []Change
 	deleteSlices, deleteServices, deleteImports []Change
+}
+
+func (c *changeLists) add(o changeLists) {
+	c.services = append(c.services, o.services...)
+	c.imports = append(c.imports, o.imports...)
+	c.importStatuses = append(c.importStatuses, o.importStatuses...)
+	c.slices = append(c.slices, o.slices...)
+	c.deleteSlices = append(c.deleteSlices, o.deleteSlices...)
+	c.deleteServices = append(c.deleteServices, o.deleteServices...)
+	c.deleteImports = append(c.deleteImports, o.deleteImports...)
 }
 
 // rendered is everything desired in the consumer for one service.
@@ -98,12 +139,26 @@ type retainedCluster struct {
 
 func newRun(s *Snapshot) *run {
 	r := &run{
-		now:              s.Now,
-		consumerID:       s.Consumer.ClusterID,
+		now:         s.Now,
+		synced:      map[string]bool{},
+		unreachable: map[string]bool{},
+		exports:     map[serviceKey][]*exportedService{},
+		blocked:     map[serviceKey]bool{},
+	}
+	r.indexSources(s.Sources)
+	consumers := slices.Clone(s.Consumers)
+	slices.SortFunc(consumers, func(a, b Consumer) int { return strings.Compare(a.ClusterID, b.ClusterID) })
+	for i := range consumers {
+		r.consumers = append(r.consumers, r.newConsumerRun(&consumers[i]))
+	}
+	return r
+}
+
+func (r *run) newConsumerRun(con *Consumer) *consumerRun {
+	c := &consumerRun{
+		run:              r,
+		id:               con.ClusterID,
 		namespaces:       map[string]bool{},
-		synced:           map[string]bool{},
-		unreachable:      map[string]bool{},
-		exports:          map[serviceKey][]*exportedService{},
 		imports:          map[serviceKey]*mcsv1beta1.ServiceImport{},
 		services:         map[objectKey]*corev1.Service{},
 		slicesByName:     map[objectKey]*discoveryv1.EndpointSlice{},
@@ -111,13 +166,14 @@ func newRun(s *Snapshot) *run {
 		managedDerived:   map[serviceKey][]*corev1.Service{},
 		missingNamespace: map[string][]string{},
 		claimed:          map[objectKey]bool{},
+		byService:        map[serviceKey]*serviceOutcome{},
+		out:              ConsumerPlan{Cluster: con.ClusterID},
 	}
-	for _, ns := range s.Consumer.Namespaces {
-		r.namespaces[ns] = true
+	for _, ns := range con.Namespaces {
+		c.namespaces[ns] = true
 	}
-	r.indexSources(s.Sources)
-	r.indexConsumer(&s.Consumer)
-	return r
+	c.indexConsumer(con)
+	return c
 }
 
 // indexSources indexes the exports of every usable source. A source whose
@@ -186,7 +242,7 @@ func (r *run) indexSource(src *Source) {
 }
 
 // indexConsumer indexes the consumer's objects in the namespaces in scope.
-func (r *run) indexConsumer(c *Consumer) {
+func (r *consumerRun) indexConsumer(c *Consumer) {
 	for i := range c.Imports {
 		im := &c.Imports[i]
 		if r.namespaces[im.Namespace] {
@@ -224,44 +280,48 @@ func isManagedSlice(s *discoveryv1.EndpointSlice) bool {
 }
 
 // serviceKeys lists every service this run has to decide about: exported by
-// a synced source, or already present in the consumer as a managed object.
+// a synced source, or already present in a consumer as a managed object.
 // Hand-made imports nobody exports are not ours to decide about.
 func (r *run) serviceKeys() []serviceKey {
 	set := map[serviceKey]bool{}
 	for k := range r.exports {
 		set[k] = true
 	}
-	for k, im := range r.imports {
-		if isManaged(im.Labels) {
+	for _, c := range r.consumers {
+		for k, im := range c.imports {
+			if isManaged(im.Labels) {
+				set[k] = true
+			}
+		}
+		for k := range c.managedSlices {
 			set[k] = true
 		}
-	}
-	for k := range r.managedSlices {
-		set[k] = true
-	}
-	for k := range r.managedDerived {
-		set[k] = true
+		for k := range c.managedDerived {
+			set[k] = true
+		}
 	}
 	return slices.SortedFunc(maps.Keys(set), compareServiceKeys)
 }
 
-func (r *run) reconcileService(key serviceKey) {
-	exports := r.exports[key]
+// validExports returns a service's exports, winner first, and the valid
+// ones among them.
+func (r *run) validExports(key serviceKey) (exports, valid []*exportedService) {
+	exports = r.exports[key]
 	sortByPrecedence(exports)
-	var valid []*exportedService
 	for _, e := range exports {
 		if e.valid.ok {
 			valid = append(valid, e)
 		}
 	}
+	return exports, valid
+}
 
+func (r *consumerRun) reconcileService(key serviceKey) {
+	_, valid := r.validExports(key)
 	if !r.namespaces[key.Namespace] {
 		if len(valid) > 0 {
 			r.missingNamespace[key.Namespace] = append(r.missingNamespace[key.Namespace], key.Name)
-			return
 		}
-		// Nothing to import; the exports still learn why.
-		r.addExportStatuses(exports, nil, nil)
 		return
 	}
 
@@ -278,22 +338,24 @@ func (r *run) reconcileService(key serviceKey) {
 	}
 	if problems := r.ownershipProblems(key, desired); len(problems) > 0 {
 		r.plan.Problems = append(r.plan.Problems, problems...)
+		r.blocked[key] = true
 		return
 	}
 
-	r.addExportStatuses(exports, valid, merged)
+	out := &serviceOutcome{desired: desired}
 	if desired != nil {
-		r.addDesired(desired, observedImport)
+		r.addDesired(out, observedImport)
 	}
 	live := len(valid) > 0 || len(retained) > 0
-	r.addDeletions(key, desired, retained, live, observedImport)
-	r.addStale(key, retained)
+	r.addDeletions(out, key, desired, retained, live, observedImport)
+	out.stale = r.staleClusters(key, retained)
+	r.byService[key] = out
 }
 
 // retainedClusters are the clusters that back the import without being
 // synced in this run: listed in the status of the import we manage, or the
 // source of slices we mirrored. Their slices are left as they are.
-func (r *run) retainedClusters(key serviceKey, observed *mcsv1beta1.ServiceImport) []retainedCluster {
+func (r *consumerRun) retainedClusters(key serviceKey, observed *mcsv1beta1.ServiceImport) []retainedCluster {
 	byID := map[string][]string{}
 	if observed != nil && isManaged(observed.Labels) {
 		for _, c := range observed.Status.Clusters {
@@ -316,21 +378,54 @@ func (r *run) retainedClusters(key serviceKey, observed *mcsv1beta1.ServiceImpor
 	return out
 }
 
-// finish reports missing namespaces, sorts every list and lays the changes
-// out in apply order: imports, derived Services, slices, export statuses,
-// then deletions from the leaves up (slices, Services, imports).
+// finish gathers every consumer's part of the plan, except the services a
+// Problem blocks, sorts every list and lays the changes out in apply order:
+// derived Services (a ClusterSetIP import takes its IPs from one), imports,
+// their statuses, slices, export statuses, then deletions from the leaves up
+// (slices, Services, imports).
 func (r *run) finish() Plan {
-	for _, ns := range slices.Sorted(maps.Keys(r.missingNamespace)) {
-		names := r.missingNamespace[ns]
-		slices.Sort(names)
-		r.plan.Problems = append(r.plan.Problems, Problem{Cluster: r.consumerID, Kind: KindNamespace, Name: ns,
-			Message: fmt.Sprintf("namespace %s does not exist in %s; it is needed to import %s", ns, r.consumerID, strings.Join(names, ", ")),
-			Fix:     fixMissingNamespace})
-	}
 	p := &r.plan
+	var all changeLists
+	for _, c := range r.consumers {
+		all.add(c.finish())
+		p.Consumers = append(p.Consumers, c.out)
+	}
 	slices.SortFunc(p.Problems, func(a, b Problem) int {
 		return compareStrings(a.Cluster, b.Cluster, a.Namespace, b.Namespace, a.Kind, b.Kind, a.Name, b.Name, a.Message, b.Message)
 	})
+	slices.SortFunc(p.ExportStatuses, func(a, b ExportStatus) int {
+		return compareStrings(a.Cluster, b.Cluster, a.Namespace, b.Namespace, a.Name, b.Name)
+	})
+	for _, bucket := range [][]Change{all.services, all.imports, all.importStatuses, all.slices, r.statuses, all.deleteSlices, all.deleteServices, all.deleteImports} {
+		slices.SortFunc(bucket, compareChanges)
+		p.Changes = append(p.Changes, bucket...)
+	}
+	return *p
+}
+
+// finish fills the consumer's plan with the services no Problem blocks and
+// returns their changes.
+func (r *consumerRun) finish() changeLists {
+	var changes changeLists
+	for _, key := range slices.SortedFunc(maps.Keys(r.byService), compareServiceKeys) {
+		if r.blocked[key] {
+			continue
+		}
+		o := r.byService[key]
+		if d := o.desired; d != nil {
+			r.out.Imports = append(r.out.Imports, *d.serviceImport)
+			r.out.Services = append(r.out.Services, *d.service)
+			r.out.EndpointSlices = append(r.out.EndpointSlices, d.slices...)
+		}
+		r.out.Stale = append(r.out.Stale, o.stale...)
+		changes.add(o.changes)
+	}
+	for _, ns := range slices.Sorted(maps.Keys(r.missingNamespace)) {
+		names := r.missingNamespace[ns]
+		slices.Sort(names)
+		r.out.MissingNamespaces = append(r.out.MissingNamespaces, MissingNamespace{Namespace: ns, Services: names})
+	}
+	p := &r.out
 	slices.SortFunc(p.Imports, func(a, b mcsv1beta1.ServiceImport) int {
 		return compareStrings(a.Namespace, b.Namespace, a.Name, b.Name)
 	})
@@ -340,23 +435,15 @@ func (r *run) finish() Plan {
 	slices.SortFunc(p.EndpointSlices, func(a, b discoveryv1.EndpointSlice) int {
 		return compareStrings(a.Namespace, b.Namespace, a.Name, b.Name)
 	})
-	slices.SortFunc(p.ExportStatuses, func(a, b ExportStatus) int {
-		return compareStrings(a.Cluster, b.Cluster, a.Namespace, b.Namespace, a.Name, b.Name)
-	})
 	slices.SortFunc(p.Stale, func(a, b StaleCluster) int {
 		return compareStrings(a.Namespace, b.Namespace, a.Service, b.Service, a.Cluster, b.Cluster)
 	})
-	c := &r.changes
 	// Deletions of derived Services are decided per service, before every
 	// service has claimed its name; drop those another service needs.
-	c.deleteServices = slices.DeleteFunc(c.deleteServices, func(ch Change) bool {
+	changes.deleteServices = slices.DeleteFunc(changes.deleteServices, func(ch Change) bool {
 		return r.claimed[objectKey{ch.Namespace, ch.Name}]
 	})
-	for _, bucket := range [][]Change{c.imports, c.services, c.slices, c.statuses, c.deleteSlices, c.deleteServices, c.deleteImports} {
-		slices.SortFunc(bucket, compareChanges)
-		p.Changes = append(p.Changes, bucket...)
-	}
-	return *p
+	return changes
 }
 
 func compareChanges(a, b Change) int {

@@ -9,7 +9,7 @@ import (
 
 func TestClusterIDsMustBeDistinctDNSLabels(t *testing.T) {
 	plan := Reconcile(Snapshot{
-		Consumer: Consumer{ClusterID: "consumer", Namespaces: []string{"ns"}},
+		Consumers: []Consumer{{ClusterID: "consumer", Namespaces: []string{"ns"}}},
 		Sources: []Source{
 			{ClusterID: "Cluster_1"}, {ClusterID: "Cluster_1"},
 			{ClusterID: "twin"}, {ClusterID: "twin"},
@@ -29,9 +29,9 @@ func TestClusterIDsMustBeDistinctDNSLabels(t *testing.T) {
 // exports it; otherwise it is not ours, and nothing touches it.
 func TestHandMadeImportNobodyExportsIsLeftAlone(t *testing.T) {
 	plan := Reconcile(Snapshot{
-		Consumer: Consumer{ClusterID: "consumer", Namespaces: []string{"ns"},
+		Consumers: []Consumer{{ClusterID: "consumer", Namespaces: []string{"ns"},
 			Imports: []mcsv1beta1.ServiceImport{{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "ns"},
-				Spec: mcsv1beta1.ServiceImportSpec{Type: mcsv1beta1.Headless}}}},
+				Spec: mcsv1beta1.ServiceImportSpec{Type: mcsv1beta1.Headless}}}}},
 		Sources: []Source{{ClusterID: "cluster1"}},
 	})
 	if len(plan.Changes) != 0 || len(plan.Problems) != 0 {

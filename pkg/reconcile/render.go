@@ -16,7 +16,7 @@ import (
 // nothing to hold: no valid export and no retained import to keep. With
 // valid exports the import follows them; with only retained clusters it
 // keeps the spec, labels and annotations it has (nothing newer is known).
-func (r *run) render(key serviceKey, valid []*exportedService, merged *mergedExports, retained []retainedCluster, observed *mcsv1beta1.ServiceImport) *rendered {
+func (r *consumerRun) render(key serviceKey, valid []*exportedService, merged *mergedExports, retained []retainedCluster, observed *mcsv1beta1.ServiceImport) *rendered {
 	var spec mcsv1beta1.ServiceImportSpec
 	var labels, annotations map[string]string
 	switch {
@@ -44,8 +44,12 @@ func (r *run) render(key serviceKey, valid []*exportedService, merged *mergedExp
 		labels = map[string]string{}
 	}
 	labels[ManagedByLabel] = FieldManager
-
 	derived := DerivedServiceName(key.Name)
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[DerivedServiceAnnotation] = derived
+
 	spec.IPs = nil
 	if spec.Type == mcsv1beta1.ClusterSetIP {
 		spec.IPs = r.clusterSetIPs(key.Namespace, derived)
@@ -94,7 +98,7 @@ func (r *run) render(key serviceKey, valid []*exportedService, merged *mergedExp
 // consumer allocated to the derived Service. Empty until that Service exists
 // (the first run creates it; the next one fills the import in), and never
 // taken from a headless Service or one we do not manage.
-func (r *run) clusterSetIPs(namespace, derived string) []string {
+func (r *consumerRun) clusterSetIPs(namespace, derived string) []string {
 	svc := r.services[objectKey{namespace, derived}]
 	if svc == nil || !isManaged(svc.Labels) || svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone {
 		return nil
@@ -161,7 +165,7 @@ func derivedService(key serviceKey, derived string, spec *mcsv1beta1.ServiceImpo
 // manage: a Service holding the derived name, or an EndpointSlice holding a
 // mirrored slice's name. ServiceImports are not checked: a hand-made one is
 // adopted, as the seed scenario needs.
-func (r *run) ownershipProblems(key serviceKey, desired *rendered) []Problem {
+func (r *consumerRun) ownershipProblems(key serviceKey, desired *rendered) []Problem {
 	if desired == nil {
 		return nil
 	}
@@ -171,16 +175,16 @@ func (r *run) ownershipProblems(key serviceKey, desired *rendered) []Problem {
 		owner := o.Labels[mcsv1beta1.LabelServiceName]
 		switch {
 		case !isManaged(o.Labels):
-			problems = append(problems, Problem{Cluster: r.consumerID, Namespace: svc.Namespace, Kind: KindService, Name: svc.Name,
+			problems = append(problems, Problem{Cluster: r.id, Namespace: svc.Namespace, Kind: KindService, Name: svc.Name,
 				Message: fmt.Sprintf("Service %s/%s exists in %s and is not managed by kubectl-mcs (%s); kubectl-mcs needs this name for the derived Service of %s",
-					svc.Namespace, svc.Name, r.consumerID, describeLabel(o.Labels, ManagedByLabel), key),
+					svc.Namespace, svc.Name, r.id, describeLabel(o.Labels, ManagedByLabel), key),
 				Fix: fixNotManaged})
 		case owner != "" && owner != key.Name && DerivedServiceName(owner) == svc.Name:
 			// Two services whose names shorten to the same derived name. A
 			// Service labeled for a service whose derived name is another
 			// one is not a clash: it is that service's leftover, which its
 			// own run would delete (addDeletions) and this one takes over.
-			problems = append(problems, Problem{Cluster: r.consumerID, Namespace: svc.Namespace, Kind: KindService, Name: svc.Name,
+			problems = append(problems, Problem{Cluster: r.id, Namespace: svc.Namespace, Kind: KindService, Name: svc.Name,
 				Message: fmt.Sprintf("Service %s/%s is the derived Service of %s/%s; %s needs the same name",
 					svc.Namespace, svc.Name, svc.Namespace, owner, key),
 				Fix: "rename one of the two services: their names shorten to the same derived name"})
@@ -189,9 +193,9 @@ func (r *run) ownershipProblems(key serviceKey, desired *rendered) []Problem {
 	for i := range desired.slices {
 		s := &desired.slices[i]
 		if o := r.slicesByName[objectKey{s.Namespace, s.Name}]; o != nil && !isManagedSlice(o) {
-			problems = append(problems, Problem{Cluster: r.consumerID, Namespace: s.Namespace, Kind: KindEndpointSlice, Name: s.Name,
+			problems = append(problems, Problem{Cluster: r.id, Namespace: s.Namespace, Kind: KindEndpointSlice, Name: s.Name,
 				Message: fmt.Sprintf("EndpointSlice %s/%s exists in %s and is not managed by kubectl-mcs (%s); kubectl-mcs needs this name to mirror %s from %s",
-					s.Namespace, s.Name, r.consumerID, describeLabel(o.Labels, discoveryv1.LabelManagedBy), key, s.Labels[mcsv1beta1.LabelSourceCluster]),
+					s.Namespace, s.Name, r.id, describeLabel(o.Labels, discoveryv1.LabelManagedBy), key, s.Labels[mcsv1beta1.LabelSourceCluster]),
 				Fix: fixNotManaged})
 		}
 	}

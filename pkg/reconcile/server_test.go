@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,18 +23,19 @@ import (
 // other labels kept, server defaults and allocated cluster IPs added).
 
 func copySnapshot(s Snapshot) Snapshot {
-	out := Snapshot{Now: s.Now, Consumer: Consumer{
-		ClusterID:  s.Consumer.ClusterID,
-		Namespaces: append([]string(nil), s.Consumer.Namespaces...),
-	}}
-	for i := range s.Consumer.Imports {
-		out.Consumer.Imports = append(out.Consumer.Imports, *s.Consumer.Imports[i].DeepCopy())
-	}
-	for i := range s.Consumer.Services {
-		out.Consumer.Services = append(out.Consumer.Services, *s.Consumer.Services[i].DeepCopy())
-	}
-	for i := range s.Consumer.EndpointSlices {
-		out.Consumer.EndpointSlices = append(out.Consumer.EndpointSlices, *s.Consumer.EndpointSlices[i].DeepCopy())
+	out := Snapshot{Now: s.Now}
+	for _, con := range s.Consumers {
+		c := Consumer{ClusterID: con.ClusterID, Namespaces: append([]string(nil), con.Namespaces...)}
+		for i := range con.Imports {
+			c.Imports = append(c.Imports, *con.Imports[i].DeepCopy())
+		}
+		for i := range con.Services {
+			c.Services = append(c.Services, *con.Services[i].DeepCopy())
+		}
+		for i := range con.EndpointSlices {
+			c.EndpointSlices = append(c.EndpointSlices, *con.EndpointSlices[i].DeepCopy())
+		}
+		out.Consumers = append(out.Consumers, c)
 	}
 	for _, src := range s.Sources {
 		c := Source{ClusterID: src.ClusterID, Unreachable: src.Unreachable}
@@ -73,14 +75,18 @@ func shuffleSnapshot(s Snapshot, rng *rand.Rand) Snapshot {
 			shuffle(rng, src.EndpointSlices[j].Ports)
 		}
 	}
-	shuffle(rng, out.Consumer.Namespaces)
-	shuffle(rng, out.Consumer.Imports)
-	for j := range out.Consumer.Imports {
-		shuffle(rng, out.Consumer.Imports[j].Status.Clusters)
-		shuffle(rng, out.Consumer.Imports[j].Status.Conditions)
+	shuffle(rng, out.Consumers)
+	for i := range out.Consumers {
+		con := &out.Consumers[i]
+		shuffle(rng, con.Namespaces)
+		shuffle(rng, con.Imports)
+		for j := range con.Imports {
+			shuffle(rng, con.Imports[j].Status.Clusters)
+			shuffle(rng, con.Imports[j].Status.Conditions)
+		}
+		shuffle(rng, con.Services)
+		shuffle(rng, con.EndpointSlices)
 	}
-	shuffle(rng, out.Consumer.Services)
-	shuffle(rng, out.Consumer.EndpointSlices)
 	return out
 }
 
@@ -93,10 +99,15 @@ func shuffle[T any](rng *rand.Rand, list []T) {
 func applyPlan(s Snapshot, p Plan) Snapshot {
 	out := copySnapshot(s)
 	out.Now = metav1.NewTime(s.Now.Add(time.Hour))
-	c := &out.Consumer
 	for _, ch := range p.Changes {
 		if ch.Action == ActionUnchanged {
 			continue
+		}
+		var c *Consumer
+		var cp *ConsumerPlan
+		if ch.Kind != KindServiceExportStatus {
+			c = &out.Consumers[slices.IndexFunc(out.Consumers, func(c Consumer) bool { return c.ClusterID == ch.Cluster })]
+			cp = p.Consumer(ch.Cluster)
 		}
 		switch ch.Kind {
 		case KindServiceImport:
@@ -105,24 +116,30 @@ func applyPlan(s Snapshot, p Plan) Snapshot {
 				c.Imports = removeAt(c.Imports, i)
 				continue
 			}
-			d := find(p.Imports, ch.Namespace, ch.Name, func(o *mcsv1beta1.ServiceImport) metav1.Object { return o }).DeepCopy()
+			d := find(cp.Imports, ch.Namespace, ch.Name, func(o *mcsv1beta1.ServiceImport) metav1.Object { return o }).DeepCopy()
 			if i >= 0 {
 				o := &c.Imports[i]
 				o.Labels = mergeLabels(o.Labels, d.Labels)
 				o.Annotations = mergeLabels(o.Annotations, d.Annotations)
-				o.Spec, o.Status = d.Spec, d.Status
+				o.Spec = d.Spec
 				bumpResourceVersion(&o.ObjectMeta)
 			} else {
 				created(&d.ObjectMeta, s.Now)
+				d.Status = mcsv1beta1.ServiceImportStatus{}
 				c.Imports = append(c.Imports, *d)
 			}
+		case KindServiceImportStatus:
+			// Written after the import itself, which exists by now.
+			o := &c.Imports[indexOf(c.Imports, ch.Namespace, ch.Name, func(o *mcsv1beta1.ServiceImport) metav1.Object { return o })]
+			o.Status = find(cp.Imports, ch.Namespace, ch.Name, func(o *mcsv1beta1.ServiceImport) metav1.Object { return o }).Status
+			bumpResourceVersion(&o.ObjectMeta)
 		case KindService:
 			i := indexOf(c.Services, ch.Namespace, ch.Name, func(o *corev1.Service) metav1.Object { return o })
 			if ch.Action == ActionDelete {
 				c.Services = removeAt(c.Services, i)
 				continue
 			}
-			d := find(p.Services, ch.Namespace, ch.Name, func(o *corev1.Service) metav1.Object { return o }).DeepCopy()
+			d := find(cp.Services, ch.Namespace, ch.Name, func(o *corev1.Service) metav1.Object { return o }).DeepCopy()
 			if i >= 0 && ch.Action == ActionUpdate {
 				o := &c.Services[i]
 				d.Spec.ClusterIP, d.Spec.ClusterIPs = o.Spec.ClusterIP, o.Spec.ClusterIPs
@@ -144,7 +161,7 @@ func applyPlan(s Snapshot, p Plan) Snapshot {
 				c.EndpointSlices = removeAt(c.EndpointSlices, i)
 				continue
 			}
-			d := find(p.EndpointSlices, ch.Namespace, ch.Name, func(o *discoveryv1.EndpointSlice) metav1.Object { return o }).DeepCopy()
+			d := find(cp.EndpointSlices, ch.Namespace, ch.Name, func(o *discoveryv1.EndpointSlice) metav1.Object { return o }).DeepCopy()
 			if i >= 0 {
 				o := &c.EndpointSlices[i]
 				o.Labels = mergeLabels(o.Labels, d.Labels)

@@ -10,13 +10,17 @@ import (
 // Snapshot is everything one reconcile run knows. The caller reads it from
 // the clusters (already filtered to the namespaces and services the user
 // asked about) and hands it over whole; Reconcile never reads anything else.
+//
+// A cluster may be a source and a consumer at once: KEP-1645 imports a
+// service into every cluster of the clusterset, the exporting ones
+// included, so a whole-clusterset sync lists every cluster in both.
 type Snapshot struct {
 	// Now stamps conditions that change in this run. It is the only clock.
 	Now metav1.Time
 	// Sources are the clusters whose exports are synced in this run.
 	Sources []Source
-	// Consumer is the cluster that receives the imports.
-	Consumer Consumer
+	// Consumers are the clusters that receive the imports.
+	Consumers []Consumer
 }
 
 // Source is one exporting cluster as read in this run.
@@ -35,7 +39,7 @@ type Source struct {
 	Unreachable bool
 }
 
-// Consumer is the importing cluster as read in this run.
+// Consumer is an importing cluster as read in this run.
 type Consumer struct {
 	ClusterID string
 	// Namespaces are the namespaces that exist in the consumer (namespace

@@ -61,6 +61,19 @@ func (s Scope) wantsDerived(name string) bool {
 	return false
 }
 
+// Live reads from the API servers, one list request per kind.
+type Live struct{}
+
+// ReadSource lists a source cluster's objects in scope (see ReadSource).
+func (Live) ReadSource(ctx context.Context, c *clusterset.Cluster, scope Scope) (reconcile.Source, error) {
+	return ReadSource(ctx, c, scope)
+}
+
+// ReadConsumer lists a consumer's objects in scope (see ReadConsumer).
+func (Live) ReadConsumer(ctx context.Context, c *clusterset.Cluster, scope Scope) (reconcile.Consumer, error) {
+	return ReadConsumer(ctx, c, scope)
+}
+
 // ReadSource lists a source cluster's exports, Services and EndpointSlices
 // in scope.
 func ReadSource(ctx context.Context, c *clusterset.Cluster, scope Scope) (reconcile.Source, error) {
