@@ -16,7 +16,7 @@ import (
 func benchmarkSnapshot(services, sources, endpoints int) Snapshot {
 	created := metav1.NewTime(time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC))
 	s := Snapshot{
-		Now:      metav1.NewTime(created.Add(4 * time.Hour)),
+		Now:       metav1.NewTime(created.Add(4 * time.Hour)),
 		Consumers: []Consumer{{ClusterID: "consumer", Namespaces: []string{"bench"}}},
 	}
 	for c := range sources {

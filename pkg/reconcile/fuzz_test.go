@@ -229,8 +229,8 @@ func generateFuzzCase(data []byte) *fuzzCase {
 
 	mode := g.next()
 	fc.snap = Snapshot{
-		Now:      metav1.NewTime(fuzzBaseTime.Add(fuzzCurrentNow)),
-		Sources:  fc.buildSources(sources, mode&fuzzSourceConsumes != 0),
+		Now:       metav1.NewTime(fuzzBaseTime.Add(fuzzCurrentNow)),
+		Sources:   fc.buildSources(sources, mode&fuzzSourceConsumes != 0),
 		Consumers: []Consumer{{ClusterID: fuzzConsumerID, Namespaces: consumerNamespaces}},
 	}
 	if mode&fuzzPrevious != 0 {
@@ -296,8 +296,8 @@ func (fc *fuzzCase) applyPreviousRun(g *fuzzGen, current []fuzzSourceSpec, names
 	}
 
 	snap := Snapshot{
-		Now:      metav1.NewTime(fuzzBaseTime.Add(fuzzPreviousNow)),
-		Sources:  fc.buildSources(previous, false),
+		Now:       metav1.NewTime(fuzzBaseTime.Add(fuzzPreviousNow)),
+		Sources:   fc.buildSources(previous, false),
 		Consumers: []Consumer{{ClusterID: fuzzConsumerID, Namespaces: prevNamespaces}},
 	}
 	runs := 1
