@@ -3,6 +3,7 @@ package clusterset
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -12,6 +13,25 @@ import (
 // Tests use it to prove a re-run with nothing to change writes nothing.
 type RequestCounter struct {
 	reads, writes, leases atomic.Int64
+
+	mu sync.Mutex
+	// writesTo counts the writes per method and object path, so tests can
+	// prove that no object is written twice in one sync.
+	writesTo map[string]int
+}
+
+// RepeatedWrites lists the writes ("PATCH /api/v1/namespaces/ns/services/x")
+// sent more than once so far, with their counts.
+func (r *RequestCounter) RepeatedWrites() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for k, n := range r.writesTo {
+		if n > 1 {
+			out[k] = n
+		}
+	}
+	return out
 }
 
 // Leases returns the number of leader election (Lease) requests so far.
@@ -35,6 +55,12 @@ func (r *RequestCounter) Wrap(next http.RoundTripper) http.RoundTripper {
 			r.reads.Add(1)
 		default:
 			r.writes.Add(1)
+			r.mu.Lock()
+			if r.writesTo == nil {
+				r.writesTo = map[string]int{}
+			}
+			r.writesTo[req.Method+" "+req.URL.Path]++
+			r.mu.Unlock()
 		}
 		return next.RoundTrip(req)
 	})

@@ -112,7 +112,7 @@ func benchRoundTrips(t *testing.T, set *localcluster.Set, r *report) {
 	objects := int64(1 + services*(1+1+2) + 2*services)
 	r.p("### 1. Round trips (requests per cluster, counting RoundTripper)")
 	r.p("")
-	r.p("%d headless services × %d endpoints exported by cluster1 and cluster2, imported into a fresh namespace of cluster3 (`--create-namespace`).", services, endpoints)
+	r.p("%d services (every other one headless, the rest ClusterIP) × %d endpoints exported by cluster1 and cluster2, imported into a fresh namespace of cluster3 (`--create-namespace`).", services, endpoints)
 	r.p("")
 	r.p("| run | reads source (each) | reads consumer | writes | floor reads src / cons | floor writes | target | |")
 	r.p("|---|---|---|---|---|---|---|---|")

@@ -43,6 +43,10 @@ func mcs(t testing.TB, kubeconfig string, args ...string) (string, counts) {
 	if r.Code != 0 {
 		t.Fatalf("kubectl mcs %s: exit %d\n%s%s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
 	}
+	// Each object at most once per sync.
+	for ctx, rep := range r.RepeatedWrites {
+		t.Errorf("kubectl mcs %s: wrote objects of %s more than once: %v", strings.Join(args, " "), ctx, rep)
+	}
 	return r.Stdout, counts{reads: r.Reads, writes: r.Writes}
 }
 
@@ -128,6 +132,11 @@ func workload(ctx context.Context, t testing.TB, c *localcluster.Cluster, ns str
 			svc := &corev1.Service{
 				ObjectMeta: metav1.ObjectMeta{Name: name},
 				Spec:       corev1.ServiceSpec{ClusterIP: "None", Ports: []corev1.ServicePort{{Name: "sql", Port: 5432, Protocol: corev1.ProtocolTCP}}},
+			}
+			if i%2 == 1 {
+				// Half ClusterSetIP: their imports carry the derived
+				// Service's cluster IP, which must not cost a second write.
+				svc.Spec.ClusterIP = ""
 			}
 			if _, err := c.Client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 				errs <- err

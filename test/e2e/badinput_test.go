@@ -66,8 +66,6 @@ spec:
 			[]string{"--from", "twice"}},
 		{"empty --from", []string{"import", "web", "-n", ns, "--from", "", "--context", "cluster2"},
 			[]string{"--from is empty"}},
-		{"--from only the consumer", []string{"import", "web", "-n", ns, "--from", "cluster2", "--context", "cluster2"},
-			[]string{"only the consumer cluster"}},
 		{"malformed --clusters", []string{"status", "-A", "--clusters", ",cluster1"},
 			[]string{"--clusters", "empty entry"}},
 		{"-n with -A", []string{"import", "-A", "-n", ns, "--from", "cluster1", "--context", "cluster2"},

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -32,6 +33,12 @@ func kubectlMCSContext(ctx context.Context, t *testing.T, kubeconfig string, arg
 	t.Helper()
 	r := pluginrun.Run(ctx, kubeconfig, args...)
 	t.Logf("$ kubectl mcs %s\n%s%s(exit %d)", strings.Join(args, " "), r.Stdout, r.Stderr, r.Code)
+	if !slices.Contains(args, "--watch") {
+		// Each object at most once per sync; a watch syncs many times.
+		for ctx, rep := range r.RepeatedWrites {
+			t.Errorf("kubectl mcs %s: wrote objects of %s more than once: %v", strings.Join(args, " "), ctx, rep)
+		}
+	}
 	return pluginRun{args: args, stdout: r.Stdout, stderr: r.Stderr, code: r.Code, writes: r.Writes, reads: r.Reads}
 }
 

@@ -24,6 +24,9 @@ type Result struct {
 	Code   int
 	// Reads, Writes and Leases count the HTTP requests per context.
 	Reads, Writes, Leases map[string]int64
+	// RepeatedWrites lists, per context, the objects written more than
+	// once ("METHOD path" -> count).
+	RepeatedWrites map[string]map[string]int
 }
 
 // TotalWrites sums the write requests over every cluster.
@@ -51,13 +54,16 @@ func Run(ctx context.Context, kubeconfig string, args ...string) Result {
 	root.SetContext(ctx)
 	code := cmd.Execute(root, streams)
 	r := Result{Args: args, Stdout: out.String(), Stderr: errOut.String(), Code: code,
-		Reads: map[string]int64{}, Writes: map[string]int64{}, Leases: map[string]int64{}}
+		Reads: map[string]int64{}, Writes: map[string]int64{}, Leases: map[string]int64{}, RepeatedWrites: map[string]map[string]int{}}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, c := range connected {
 		r.Reads[c.Context] += c.Requests.Reads()
 		r.Writes[c.Context] += c.Requests.Writes()
 		r.Leases[c.Context] += c.Requests.Leases()
+		if rep := c.Requests.RepeatedWrites(); len(rep) > 0 {
+			r.RepeatedWrites[c.Context] = rep
+		}
 	}
 	return r
 }
