@@ -57,7 +57,7 @@ func (o *ResolveOptions) diagnose(ctx context.Context, consumer *clusterset.Clus
 		host = target.Name.Host
 		service = target.Name.Service
 		for _, si := range state.Imports {
-			if reconcile.DerivedServiceName(si.Name) == service && si.Namespace == ns {
+			if reconcile.DerivedServiceOf(&si) == service && si.Namespace == ns {
 				service = si.Name
 			}
 		}

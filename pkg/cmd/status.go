@@ -160,6 +160,17 @@ func (e EndpointCounts) String() string { return fmt.Sprintf("%d/%d", e.Ready, e
 type StatusReport struct {
 	Clusters []ClusterReport `json:"clusters"`
 	Services []ServiceStatus `json:"services"`
+	// MissingNamespaces are the clusters that lack the namespace of a valid
+	// export, so do not import it (namespace sameness).
+	MissingNamespaces []MissingNamespace `json:"missingNamespaces,omitempty"`
+}
+
+// MissingNamespace is a cluster without an exported namespace.
+type MissingNamespace struct {
+	Cluster   string   `json:"cluster"`
+	Namespace string   `json:"namespace"`
+	Services  []string `json:"services"`
+	Fix       string   `json:"fix"`
 }
 
 // clusterState is what status read from one cluster.
@@ -344,6 +355,7 @@ func buildStatus(states []*clusterState, now time.Time) StatusReport {
 			}
 		}
 	}
+	report.MissingNamespaces = missingNamespaces(healthy, now)
 	for _, st := range healthy {
 		mirrored := countMirrored(st.consumer.EndpointSlices)
 		for i := range st.consumer.Imports {
@@ -358,6 +370,8 @@ func buildStatus(states []*clusterState, now time.Time) StatusReport {
 			if len(r.IPs) == 0 {
 				r.IPs = si.Spec.IPs
 			}
+			// Also right for an import another MCS controller made.
+			r.Derived = reconcile.DerivedServiceOf(si)
 			if r.Created == nil {
 				t := si.CreationTimestamp
 				r.Created = &t
@@ -409,6 +423,28 @@ func addPort(r *ServiceStatus, name string, port int32, protocol string) {
 	if !slices.Contains(r.Ports, p) {
 		r.Ports = append(r.Ports, p)
 	}
+}
+
+// missingNamespaces runs the library over the whole clusterset, every
+// cluster a source and a consumer, as `kubectl mcs sync` does, and lists
+// the clusters it would skip for lack of the namespace.
+func missingNamespaces(healthy []*clusterState, now time.Time) []MissingNamespace {
+	snap := reconcile.Snapshot{Now: metav1.NewTime(now)}
+	byID := map[string]*clusterState{}
+	for _, st := range healthy {
+		snap.Sources = append(snap.Sources, st.source)
+		snap.Consumers = append(snap.Consumers, st.consumer)
+		byID[st.cluster.ID] = st
+	}
+	var out []MissingNamespace
+	for _, cp := range reconcile.Reconcile(snap).Consumers {
+		ctx := byID[cp.Cluster].cluster.Context
+		for _, m := range cp.MissingNamespaces {
+			out = append(out, MissingNamespace{Cluster: ctx, Namespace: m.Namespace, Services: m.Services,
+				Fix: fmt.Sprintf("kubectl create namespace %s --context %s", m.Namespace, ctx)})
+		}
+	}
+	return out
 }
 
 // exportersOf returns the clusters that export the service, the consumer
@@ -548,6 +584,9 @@ func printStatusTable(out io.Writer, report StatusReport, wide bool, scope snaps
 	}
 	if err := printers.Table(out, headers, rows); err != nil {
 		return err
+	}
+	for _, m := range report.MissingNamespaces {
+		fixes = append(fixes, fmt.Sprintf("%s lacks namespace %s: %s not imported there (fix: %s)", m.Cluster, m.Namespace, strings.Join(m.Services, ", "), m.Fix))
 	}
 	for _, f := range fixes {
 		if _, err := fmt.Fprintln(out, f); err != nil {

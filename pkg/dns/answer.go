@@ -281,7 +281,8 @@ func (ix *index) importOf(namespace, service string) (string, string) {
 
 // importOfDerived names the ServiceImport a derived Service belongs to: the
 // Service's multicluster.kubernetes.io/service-name label, else the import
-// whose derived name it is.
+// that names it (multicluster.kubernetes.io/derived-service) or whose
+// derived name it is.
 func (ix *index) importOfDerived(namespace, derived string) string {
 	if svc := ix.services[objectKey{namespace, derived}]; svc != nil {
 		if name := svc.Labels[mcsv1beta1.LabelServiceName]; name != "" {
@@ -289,7 +290,7 @@ func (ix *index) importOfDerived(namespace, derived string) string {
 		}
 	}
 	for _, key := range ix.importKeys {
-		if key.namespace == namespace && reconcile.DerivedServiceName(key.name) == derived {
+		if key.namespace == namespace && reconcile.DerivedServiceOf(ix.imports[key]) == derived {
 			return key.name
 		}
 	}

@@ -51,7 +51,7 @@ func NamesForHost(state State, namespace, host string) []Reach {
 			continue
 		}
 		for _, ep := range ix.endpointsWithHostname(key, host) {
-			for _, n := range perPodNames(key, ep) {
+			for _, n := range perPodNames(key, reconcile.DerivedServiceOf(ix.imports[key]), ep) {
 				out = append(out, ix.reach(n, key, ep))
 			}
 		}
@@ -108,8 +108,8 @@ func compareBool(a, b bool) int {
 // perPodNames are the names of one endpoint, in the order they are shown:
 // the one any cluster DNS serves first. A slice without a source-cluster
 // label has no cluster-id name.
-func perPodNames(key objectKey, ep hostEndpoint) []Name {
-	names := []Name{{Form: FormDerivedPod, Host: ep.hostname, Service: reconcile.DerivedServiceName(key.name), Namespace: key.namespace}}
+func perPodNames(key objectKey, derived string, ep hostEndpoint) []Name {
+	names := []Name{{Form: FormDerivedPod, Host: ep.hostname, Service: derived, Namespace: key.namespace}}
 	if ep.cluster != "" {
 		names = append(names, Name{Form: FormClusterSetPod, Host: ep.hostname, ClusterID: ep.cluster, Service: key.name, Namespace: key.namespace})
 	}
@@ -162,7 +162,7 @@ func NamesForService(state State, namespace, service string) []Answer {
 		if key.name != service || (namespace != "" && key.namespace != namespace) {
 			continue
 		}
-		derived := reconcile.DerivedServiceName(key.name)
+		derived := reconcile.DerivedServiceOf(ix.imports[key])
 		ports := srvPorts(ix.imports[key].Spec.Ports)
 		names := []Name{{Form: FormClusterSetService, Service: key.name, Namespace: key.namespace}}
 		for _, p := range ports {

@@ -8,6 +8,7 @@ import (
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 )
 
 // FieldManager is the server-side apply field manager of kubectl-mcs and the
@@ -27,6 +28,16 @@ const ManagedByLabel = "app.kubernetes.io/managed-by"
 // resolve) also find the derived Service of an import another controller
 // made.
 const DerivedServiceAnnotation = "multicluster.kubernetes.io/derived-service"
+
+// DerivedServiceOf is the Service that carries an import's endpoints: the
+// one its DerivedServiceAnnotation names (also set by other MCS
+// controllers), else the name kubectl-mcs derives.
+func DerivedServiceOf(si *mcsv1beta1.ServiceImport) string {
+	if d := si.Annotations[DerivedServiceAnnotation]; d != "" {
+		return d
+	}
+	return DerivedServiceName(si.Name)
+}
 
 // derivedServicePrefix is the vendor-compatible prefix of derived Services
 // (the seed documents <pod>.amcs-<svc>.<ns>.svc.cluster.local).

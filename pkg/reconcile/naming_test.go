@@ -5,7 +5,9 @@ import (
 	"testing"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 )
 
 func TestDerivedServiceName(t *testing.T) {
@@ -56,5 +58,19 @@ func TestEndpointSliceName(t *testing.T) {
 	b := EndpointSliceName("amcs-a-b", "c", discoveryv1.AddressTypeIPv4, 0)
 	if a == b {
 		t.Errorf("EndpointSliceName collides: %q", a)
+	}
+}
+
+// An import made by another MCS controller names its derived Service in the
+// annotation; readers follow it instead of guessing kubectl-mcs's name.
+func TestDerivedServiceOf(t *testing.T) {
+	own := &mcsv1beta1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Name: "mysql"}}
+	if got := DerivedServiceOf(own); got != "amcs-mysql" {
+		t.Errorf("no annotation: %q, want amcs-mysql", got)
+	}
+	other := &mcsv1beta1.ServiceImport{ObjectMeta: metav1.ObjectMeta{Name: "mysql",
+		Annotations: map[string]string{DerivedServiceAnnotation: "derived-mysql-x7k2"}}}
+	if got := DerivedServiceOf(other); got != "derived-mysql-x7k2" {
+		t.Errorf("annotated: %q, want derived-mysql-x7k2", got)
 	}
 }
