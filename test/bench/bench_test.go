@@ -83,6 +83,7 @@ func TestBench(t *testing.T) {
 		{"fanout", func() { benchFanOut(t, set, r) }}, // first: every cluster holds the same small workload
 		{"roundtrips", func() { benchRoundTrips(t, set, r) }},
 		{"scale", func() { benchScale(t, set, r) }},
+		{"writes", func() { benchWrites(t, set, r) }},
 		{"startup", func() { benchStartup(t, r) }},
 		{"library", func() { benchLibrary(t, r) }},
 		{"propagation", func() { benchPropagation(t, set, r) }},
@@ -202,6 +203,38 @@ func benchScale(t *testing.T, set *localcluster.Set, r *report) {
 	cpuFloor := time.Duration(float64(first.cpu+srv1-srv0) / ncpu)
 	r.p("%d mirrored EndpointSlices (100 endpoints at most each). The import writes %d objects (consumer: namespace aside, per service the ServiceImport twice, spec then status, the derived Service and one slice per source; sources: one export status per export); kubectl's apply writes %d (no ServiceImport status, no export conditions).", len(slices.Items), 5*services+2*services, 4*services)
 	r.p("The local servers run on the same %d cores: (plugin + servers' CPU) / cores = %s is the floor of the import's wall time here, %.2fx kubectl's; kubectl applies one object at a time and uses about one core.", int(ncpu), ms(cpuFloor), float64(cpuFloor)/float64(kc.wall))
+	r.p("")
+}
+
+// benchWrites counts the write requests of a first import of the scale
+// workload (200 services, every other one ClusterIP, × 2 sources × 50
+// endpoints) into a fresh namespace, and of a whole-clusterset sync of it,
+// against their floors: each object once.
+func benchWrites(t *testing.T, set *localcluster.Set, r *report) {
+	const services, endpoints = 200, 50
+	ctx := context.Background()
+	ns := "bench-writes"
+	for i, name := range []string{"cluster1", "cluster2"} {
+		workload(ctx, t, set.Cluster(name), ns, services, endpoints, i)
+		mcs(t, set.Kubeconfig, "export", "--all", "-n", ns, "--context", name)
+	}
+	_, first := mcs(t, set.Kubeconfig, "import", "-n", ns, "--from", "cluster1,cluster2", "--context", "cluster3", "--create-namespace")
+	// Per service: ServiceImport, its status, derived Service, one slice
+	// per source; one status per export; the namespace.
+	importFloor := int64(1 + services*(1+1+1+2) + 2*services)
+	_, sync := mcs(t, set.Kubeconfig, "sync", "-n", ns, "--clusters", "cluster1,cluster2,cluster3")
+	// The exporters now import too (their exports' statuses are already
+	// right): per service and exporter, the import, its status, the derived
+	// Service and two slices.
+	syncFloor := int64(2 * services * (1 + 1 + 1 + 2))
+	_, again := mcs(t, set.Kubeconfig, "sync", "-n", ns, "--clusters", "cluster1,cluster2,cluster3")
+	r.p("### Writes: %d services (every other one ClusterIP) × 2 sources × %d endpoints", services, endpoints)
+	r.p("")
+	r.p("| run | write requests | floor (each object once) | |")
+	r.p("|---|---|---|---|")
+	r.p("| `import --from cluster1,cluster2 --context cluster3 --create-namespace`, first | %d | %d | %s |", first.totalWrites(), importFloor, verdict(first.totalWrites() == importFloor))
+	r.p("| `sync --clusters cluster1,cluster2,cluster3` after it (the exporters import too) | %d | %d | %s |", sync.totalWrites(), syncFloor, verdict(sync.totalWrites() == syncFloor))
+	r.p("| the same sync again | %d | 0 | %s |", again.totalWrites(), verdict(again.totalWrites() == 0))
 	r.p("")
 }
 
