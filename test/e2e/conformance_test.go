@@ -23,6 +23,7 @@ import (
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
+	"github.com/kubectl-mcs/kubectl-mcs/test/pluginrun"
 )
 
 // The project's own KEP-1645 conformance suite: one spec per rule, run
@@ -61,19 +62,19 @@ func TestConformance(t *testing.T) {
 	stop := startSyncWatch(ctx, t, set, ns)
 	defer stop()
 
-	// KEP-1645 "Importing services": every cluster of the clusterset imports a service while at least one cluster exports it, the exporters too; type Headless for clusterIP None, else ClusterSetIP.
+	// Spec 1, KEP-1645 "Importing services": every cluster of the clusterset imports a service while at least one cluster exports it, the exporters too; type Headless for clusterIP None, else ClusterSetIP.
 	t.Run("ImportedInEveryClusterWhileExported", func(t *testing.T) { confImportedEverywhere(ctx, t, set, ns) })
-	// KEP-1645 "ClusterSetIP" / "Headless": a ClusterSetIP import has one VIP per IP family, in the order of ipFamilies; a Headless one has none.
+	// Spec 2, KEP-1645 "ClusterSetIP" / "Headless": a ClusterSetIP import has one VIP per IP family, in the order of ipFamilies; a Headless one has none.
 	t.Run("ClusterSetIPsPerFamily", func(t *testing.T) { confIPs(ctx, t, set, ns) })
-	// KEP-1645 "Service Port" / "Session Affinity" / traffic policies: the exported Service's ports, sessionAffinity(+Config), internalTrafficPolicy and trafficDistribution are in the import.
+	// Spec 3, KEP-1645 "Service Port" / "Session Affinity" / traffic policies: the exported Service's ports, sessionAffinity(+Config), internalTrafficPolicy and trafficDistribution are in the import.
 	t.Run("ServicePropertiesImported", func(t *testing.T) { confProperties(ctx, t, set, ns) })
-	// KEP-1645 "Constraints and Conflict Resolution": ports are the union, the oldest export wins any conflict, and every export of the service gets Conflict=True with the reason.
+	// Spec 4, KEP-1645 "Constraints and Conflict Resolution": ports are the union, the oldest export wins any conflict, and every export of the service gets Conflict=True with the reason.
 	t.Run("ConflictResolution", func(t *testing.T) { confConflicts(ctx, t, set, ns) })
-	// KEP-1645 "Exporting services": an ExternalName Service cannot be exported (Valid=False/InvalidServiceType) and is imported nowhere.
+	// Spec 5, KEP-1645 "Exporting services": an ExternalName Service cannot be exported (Valid=False/InvalidServiceType) and is imported nowhere.
 	t.Run("ExternalNameNotExported", func(t *testing.T) { confExternalName(ctx, t, set, ns) })
-	// KEP-1645 "EndpointSlice": every importing cluster, the exporter included, gets MCS slices labeled with the service and the source cluster id, not managed by the endpointslice controller, removed on unexport.
+	// Spec 6, KEP-1645 "EndpointSlice": every importing cluster, the exporter included, gets MCS slices labeled with the service and the source cluster id, not managed by the endpointslice controller, removed on unexport.
 	t.Run("EndpointSlicesInEveryCluster", func(t *testing.T) { confEndpointSlices(ctx, t, set, ns) })
-	// KEP-1645 "ServiceExport" (v1beta1 exportedLabels/exportedAnnotations): only those reach the ServiceImport, never the Service's or the ServiceExport's own metadata.
+	// Spec 7, KEP-1645 "ServiceExport" (v1beta1 exportedLabels/exportedAnnotations): only those reach the ServiceImport, never the Service's or the ServiceExport's own metadata.
 	t.Run("OnlyExportedMetadataImported", func(t *testing.T) { confExportedMetadata(ctx, t, set, ns) })
 }
 
@@ -379,8 +380,8 @@ func TestWatchWritesNothingWhenIdleOrRestarted(t *testing.T) {
 	}
 
 	stop := startSyncWatch(ctx, t, set, ns)
-	if ok, state := within(ctx, 2*confSlicesWithin, steadyState(ctx, t, set, ns, names)); !ok {
-		t.Errorf("the first watch did not reach the steady state (every cluster has every ServiceImport, with ips where ClusterSetIP, and slices from all three exporters) within %s: %s", 2*confSlicesWithin, state)
+	if ok, state := within(ctx, confSlicesWithin, steadyState(ctx, t, set, ns, names)); !ok {
+		t.Errorf("the first watch did not reach the steady state (every cluster has every ServiceImport, with ips where ClusterSetIP, and slices from all three exporters) within %s: %s", confSlicesWithin, state)
 	}
 	time.Sleep(2 * time.Second) // let the last status writes land
 	first := stop()
@@ -388,11 +389,11 @@ func TestWatchWritesNothingWhenIdleOrRestarted(t *testing.T) {
 
 	idleCtx, stopIdle := context.WithCancel(ctx)
 	go func() { time.Sleep(10 * time.Second); stopIdle() }()
-	second := kubectlMCSContext(idleCtx, t, set.Kubeconfig, syncWatchArgs(ns)...)
+	second := kubectlMCSWatch(idleCtx, t, set.Kubeconfig, syncWatchArgs(ns)...)
 	stopIdle()
 	t.Logf("second watch (restarted with nothing changed, then ~8s idle): %d write requests %v", second.totalWrites(), second.writes)
 	if second.code != 0 {
-		t.Errorf("the second watch exited %d:\n%s", second.code, second.stderr)
+		t.Errorf("the second watch exited %d:\n%s", second.code, headTail(second.stderr, 20))
 	}
 	if n := second.totalWrites(); n != 0 {
 		t.Errorf("the watch restarted with nothing changed and left idle sent %d write requests (%v), want 0", n, second.writes)
@@ -412,7 +413,7 @@ func startSyncWatch(ctx context.Context, t *testing.T, set *localcluster.Set, ns
 	t.Helper()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	done := make(chan pluginRun, 1)
-	go func() { done <- kubectlMCSContext(watchCtx, t, set.Kubeconfig, syncWatchArgs(ns)...) }()
+	go func() { done <- kubectlMCSWatch(watchCtx, t, set.Kubeconfig, syncWatchArgs(ns)...) }()
 	stopped := false
 	var run pluginRun
 	return func() pluginRun {
@@ -424,13 +425,32 @@ func startSyncWatch(ctx context.Context, t *testing.T, set *localcluster.Set, ns
 		select {
 		case run = <-done:
 			if run.code != 0 {
-				t.Errorf("the watch exited %d:\n%s", run.code, run.stderr)
+				t.Errorf("the watch exited %d:\n%s", run.code, headTail(run.stderr, 20))
 			}
 		case <-time.After(30 * time.Second):
 			t.Errorf("the watch did not stop within 30s of its cancellation")
 		}
 		return run
 	}
+}
+
+// kubectlMCSWatch is kubectlMCSContext for a long --watch run, whose log
+// (one line per decision) can run to megabytes: it logs the first and last
+// lines of the output only.
+func kubectlMCSWatch(ctx context.Context, t *testing.T, kubeconfig string, args ...string) pluginRun {
+	t.Helper()
+	r := pluginrun.Run(ctx, kubeconfig, args...)
+	t.Logf("$ kubectl mcs %s\n%s%s(exit %d)", strings.Join(args, " "), headTail(r.Stdout, 20), headTail(r.Stderr, 20), r.Code)
+	return pluginRun{args: args, stdout: r.Stdout, stderr: r.Stderr, code: r.Code, writes: r.Writes, reads: r.Reads}
+}
+
+// headTail keeps the first and last n lines of out.
+func headTail(out string, n int) string {
+	lines := strings.SplitAfter(out, "\n")
+	if len(lines) <= 2*n+1 {
+		return out
+	}
+	return strings.Join(lines[:n], "") + fmt.Sprintf("... %d lines left out ...\n", len(lines)-2*n) + strings.Join(lines[len(lines)-n:], "")
 }
 
 // within polls cond like eventually but reports instead of failing, so a
