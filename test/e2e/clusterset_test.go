@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
@@ -76,4 +78,28 @@ func TestSyncOnceEveryClusterImports(t *testing.T) {
 		t.Errorf("import --from cluster1,cluster2 --context cluster1 after the sync wrote %d times, want nothing", n)
 	}
 	kubectlMCS(t, set.Kubeconfig, "import", "web", "-n", ns, "--from", "cluster1", "--context", "cluster1").mustSucceed(t)
+
+	// The watch mode says it once per cluster and namespace, not at every
+	// sync: touch the export's Service a few times to make it sync again.
+	watchCtx, stop := context.WithCancel(ctx)
+	done := make(chan pluginRun, 1)
+	go func() {
+		done <- kubectlMCSContext(watchCtx, t, set.Kubeconfig, "sync", "-n", ns, "--clusters", "cluster1,cluster2,cluster3", "--watch")
+	}()
+	for i := range 3 {
+		time.Sleep(time.Second)
+		patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{"touch":"%d"}}}`, i))
+		if _, err := exporter.Client.CoreV1().Services(ns).Patch(ctx, "web", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+	stop()
+	watch := <-done
+	if n := strings.Count(watch.stderr, "cluster3: not importing sync-once/web"); n != 1 {
+		t.Errorf("the watch named cluster3's missing namespace %d times, want once:\n%s", n, watch.stderr)
+	}
+	if n := watch.totalWrites(); n != 0 {
+		t.Errorf("the watch wrote %d times with nothing to change (%v)", n, watch.writes)
+	}
 }
