@@ -3,7 +3,6 @@ package apply
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -62,22 +61,22 @@ func (x *Executor) Execute(ctx context.Context, plan reconcile.Plan, changes []r
 		return fmt.Sprintf("%s/%t", ch.Kind, ch.Action == reconcile.ActionDelete)
 	}
 	collect := func(end int) ([]Result, []Applied, error) {
-		var results []Result
-		var applied []Applied
+		var results resultList
+		var applied appliedList
 		for i, o := range outs[:end] {
 			if o.result != nil {
-				results = mergeResult(results, *o.result)
+				results.add(*o.result)
 			}
 			if o.applied != nil {
-				applied = replaceApplied(applied, Applied{ClusterID: changes[i].Cluster, Context: o.result.Cluster, Object: o.applied})
+				applied.add(Applied{ClusterID: changes[i].Cluster, Context: o.result.Cluster, Object: o.applied})
 			}
 		}
 		for _, o := range outs[:end] {
 			if o.err != nil {
-				return results, applied, o.err
+				return results.list, applied.list, o.err
 			}
 		}
-		return results, applied, nil
+		return results.list, applied.list, nil
 	}
 	sem := make(chan struct{}, maxWritesInFlight)
 	for start := 0; start < len(changes); {
@@ -114,21 +113,31 @@ func (x *Executor) Execute(ctx context.Context, plan reconcile.Plan, changes []r
 	return collect(len(outs))
 }
 
-// mergeResult adds r to results, folding the status of a ServiceImport into
-// the import's own line, as kubectl reports one line per object: created
-// wins over configured, configured over unchanged.
-func mergeResult(results []Result, r Result) []Result {
-	i := slices.IndexFunc(results, func(o Result) bool {
-		return o.Cluster == r.Cluster && o.Kind == r.Kind && o.Group == r.Group && o.Namespace == r.Namespace && o.Name == r.Name && o.Subject == r.Subject
-	})
-	if i < 0 {
-		return append(results, r)
+// resultList has one result per object, in the order first seen: the
+// status of a ServiceImport is folded into the import's own line, as kubectl
+// reports one line per object (created wins over configured, configured
+// over unchanged).
+type resultList struct {
+	list  []Result
+	index map[Result]int // by the result with its Action cleared
+}
+
+func (l *resultList) add(r Result) {
+	k := r
+	k.Action = ""
+	if l.index == nil {
+		l.index = map[Result]int{}
+	}
+	i, ok := l.index[k]
+	if !ok {
+		l.index[k] = len(l.list)
+		l.list = append(l.list, r)
+		return
 	}
 	rank := map[Action]int{Unchanged: 0, Configured: 1, Replaced: 2, Created: 3, Deleted: 4}
-	if rank[r.Action] > rank[results[i].Action] {
-		results[i].Action = r.Action
+	if rank[r.Action] > rank[l.list[i].Action] {
+		l.list[i].Action = r.Action
 	}
-	return results
 }
 
 // Applied is a consumer object as the API server returned it (or, for an
@@ -139,19 +148,24 @@ type Applied struct {
 	Object             *unstructured.Unstructured
 }
 
-// replaceApplied keeps the last response for each object: a ServiceImport's
+// appliedList keeps the last response for each object: a ServiceImport's
 // status write returns the whole object, newer than its spec write's.
-func replaceApplied(applied []Applied, a Applied) []Applied {
-	u := a.Object
-	i := slices.IndexFunc(applied, func(o Applied) bool {
-		return o.ClusterID == a.ClusterID && o.Object.GroupVersionKind() == u.GroupVersionKind() &&
-			o.Object.GetNamespace() == u.GetNamespace() && o.Object.GetName() == u.GetName()
-	})
-	if i < 0 {
-		return append(applied, a)
+type appliedList struct {
+	list  []Applied
+	index map[[4]string]int // cluster id, kind, namespace, name
+}
+
+func (l *appliedList) add(a Applied) {
+	k := [4]string{a.ClusterID, a.Object.GetKind(), a.Object.GetNamespace(), a.Object.GetName()}
+	if l.index == nil {
+		l.index = map[[4]string]int{}
 	}
-	applied[i] = a
-	return applied
+	if i, ok := l.index[k]; ok {
+		l.list[i] = a
+		return
+	}
+	l.index[k] = len(l.list)
+	l.list = append(l.list, a)
 }
 
 // executeOne writes one change; it returns its result (nil if it failed)

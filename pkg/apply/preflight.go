@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
@@ -58,7 +59,8 @@ func (x *Executor) Preflight(ctx context.Context, plan reconcile.Plan) error {
 	}
 	x.mu.Unlock()
 	var errs []error
-	for id, perms := range needs {
+	for _, id := range slices.Sorted(maps.Keys(needs)) {
+		perms := needs[id]
 		c := x.Clusters[id]
 		if c == nil {
 			continue
