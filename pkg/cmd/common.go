@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
@@ -107,6 +108,17 @@ func validateOutput(verb, value string, allowed ...string) error {
 		return nil
 	}
 	return fmt.Errorf("--output %q is not supported by %s (use %s)", value, verb, strings.Join(allowed, ", "))
+}
+
+// validateServiceNames rejects, before any request, a name no Service can
+// have (a DNS-1035 label), instead of reporting it later as not found.
+func validateServiceNames(names []string) error {
+	for _, name := range names {
+		if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
+			return fmt.Errorf("%q is not a valid Service name: %s", name, strings.Join(errs, "; "))
+		}
+	}
+	return nil
 }
 
 // namespaceFlag is the -n the user gave, or "".

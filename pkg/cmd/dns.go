@@ -51,9 +51,16 @@ func NewCmdDNS(loader *clusterset.Loader, streams genericiooptions.IOStreams) *c
 
 			--vendor-form also serves the vendor's cluster-id-less names
 			<host>.<svc>.<ns>.svc.clusterset.local, with a rewrite rule onto the derived Service's
-			<host>.amcs-<svc>.<ns>.svc.cluster.local. The patch is idempotent; --dry-run shows the diff.`),
+			<host>.amcs-<svc>.<ns>.svc.cluster.local. The patch is idempotent; --dry-run shows the diff.
+
+			Without --patch, the exit code answers the check, as "kubectl diff" and
+			"kubectl auth can-i" do: 0 when CoreDNS serves clusterset.local (and, with
+			--vendor-form, the vendor form too), 1 when it does not, so a script can wait for a
+			cluster to be ready. With --patch, 0 once the Corefile is (or, with --dry-run, would
+			be) patched.`),
 		Example: templates.Examples(`
 			kubectl mcs dns --context cluster2
+			kubectl mcs dns --vendor-form --context cluster2 && echo ready
 			kubectl mcs dns --patch --vendor-form --dry-run=client --context cluster2
 			kubectl mcs dns --patch --context cluster2`),
 		Args: cobra.NoArgs,
@@ -69,7 +76,7 @@ func NewCmdDNS(loader *clusterset.Loader, streams genericiooptions.IOStreams) *c
 		},
 	}
 	cmd.Flags().BoolVar(&o.Patch, "patch", false, "Patch the Corefile so CoreDNS serves clusterset.local.")
-	cmd.Flags().BoolVar(&o.VendorForm, "vendor-form", false, "With --patch: also serve <host>.<svc>.<ns>.svc.clusterset.local through a rewrite rule.")
+	cmd.Flags().BoolVar(&o.VendorForm, "vendor-form", false, "Also serve <host>.<svc>.<ns>.svc.clusterset.local through a rewrite rule (with --patch), or check that it is served.")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml prints the check (and the patched Corefile).")
 	cmdutil.AddDryRunFlag(cmd)
 	return cmd
@@ -77,9 +84,6 @@ func NewCmdDNS(loader *clusterset.Loader, streams genericiooptions.IOStreams) *c
 
 // Validate checks flag combinations.
 func (o *DNSOptions) Validate(cmd *cobra.Command) error {
-	if o.VendorForm && !o.Patch {
-		return errors.New("--vendor-form only applies with --patch")
-	}
 	if cmd.Flags().Changed("dry-run") && !o.Patch {
 		return errors.New("--dry-run only applies with --patch (without it, dns only reads)")
 	}
@@ -120,7 +124,14 @@ func (o *DNSOptions) Run(ctx context.Context) error {
 		report.CoreDNSVersion = corednsVersion.String()
 	}
 	if !o.Patch {
-		return o.print(report, nil)
+		if err := o.print(report, nil); err != nil {
+			return err
+		}
+		if !report.ServesZone || o.VendorForm && !report.VendorForm {
+			// The answer is the exit code; the report above says why.
+			return &ExitError{Code: 1}
+		}
+		return nil
 	}
 	patch, err := dns.PlanCorefilePatch(corefile, dns.PatchOptions{VendorForm: o.VendorForm})
 	if err != nil {
@@ -205,8 +216,12 @@ func (o *DNSOptions) print(r DNSReport, diff *string) error {
 	}
 	if r.Result != "" {
 		fmt.Fprintln(o.Out, r.Result)
-	} else if !r.ServesZone {
-		fmt.Fprintf(o.Out, "Fix: kubectl mcs dns --patch --context %s\n", r.Cluster)
+	} else if !r.ServesZone || o.VendorForm && !r.VendorForm {
+		vendor := ""
+		if o.VendorForm {
+			vendor = " --vendor-form"
+		}
+		fmt.Fprintf(o.Out, "Fix: kubectl mcs dns --patch%s --context %s\n", vendor, r.Cluster)
 	}
 	return nil
 }

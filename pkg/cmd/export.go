@@ -79,23 +79,17 @@ func NewCmdExport(loader *clusterset.Loader, streams genericiooptions.IOStreams)
 	return cmd
 }
 
-// Complete connects to the current context and resolves its namespace.
+// Complete parses the flags; nothing is contacted yet.
 func (o *ExportOptions) Complete(cmd *cobra.Command, args []string) error {
 	o.Services = args
-	if err := o.write.complete(cmd); err != nil {
-		return err
-	}
-	var err error
-	o.cluster, err = connectCurrent(cmd.Context(), o.Loader)
-	if err != nil {
-		return err
-	}
-	o.namespace = o.cluster.Namespace
-	return nil
+	return o.write.complete(cmd)
 }
 
 // Validate checks the arguments before anything is read.
 func (o *ExportOptions) Validate() error {
+	if err := validateServiceNames(o.Services); err != nil {
+		return err
+	}
 	if o.All && len(o.Services) > 0 {
 		return errors.New("give Service names or --all, not both")
 	}
@@ -119,7 +113,11 @@ type exportPlan struct {
 // Run reads every Service and existing export first, refuses if any named
 // Service cannot be exported, and only then writes.
 func (o *ExportOptions) Run(ctx context.Context) error {
-	c := o.cluster
+	c, err := connectCurrent(ctx, o.Loader)
+	if err != nil {
+		return err
+	}
+	o.cluster, o.namespace = c, c.Namespace
 	gvr, err := c.MCSResource(clusterset.ServiceExports)
 	if err != nil {
 		return err
@@ -138,7 +136,7 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 	for _, name := range o.Services {
 		svc := services[name]
 		if svc == nil && !o.AllowMissing {
-			problems = append(problems, c.Errorf("Service %s/%s not found (create it first, check -n/--context, or pass --allow-missing-service to export it ahead of its Service)", o.namespace, name))
+			problems = append(problems, o.missingService(ctx, name))
 			continue
 		}
 		if svc != nil && svc.Spec.Type == corev1.ServiceTypeExternalName {
@@ -270,6 +268,18 @@ func (o *ExportOptions) services(ctx context.Context) (map[string]*corev1.Servic
 		out[name] = svc
 	}
 	return out, nil
+}
+
+// missingService explains a Service that is not there: most often it is the
+// namespace that is missing (namespace sameness), which the fix names.
+func (o *ExportOptions) missingService(ctx context.Context, name string) error {
+	c := o.cluster
+	_, err := c.Kube.CoreV1().Namespaces().Get(ctx, o.namespace, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return c.Errorf("namespace %s does not exist, so neither does Service %s/%s (check -n/--context, or create the namespace and the Service first: kubectl create namespace %s --context %s)",
+			o.namespace, o.namespace, name, o.namespace, c.Context)
+	}
+	return c.Errorf("Service %s/%s not found (create it first, check -n/--context, or pass --allow-missing-service to export it ahead of its Service)", o.namespace, name)
 }
 
 // listExports reads the namespace's ServiceExports, by name.

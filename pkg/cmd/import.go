@@ -102,6 +102,9 @@ func (o *ImportOptions) Complete(cmd *cobra.Command, args []string) error {
 
 // Validate checks flag combinations.
 func (o *ImportOptions) Validate(cmd *cobra.Command) error {
+	if err := validateServiceNames(o.Services); err != nil {
+		return err
+	}
 	if err := o.watch.validate(cmd); err != nil {
 		return err
 	}

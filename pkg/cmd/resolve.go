@@ -143,7 +143,7 @@ type BrokenLink struct {
 func (o *ResolveOptions) Run(ctx context.Context) error {
 	target, err := dns.ParseTarget(o.Target)
 	if err != nil {
-		return fmt.Errorf("%w (give a pod hostname such as mysql-0, a service name, or a full DNS name such as mysql-0.<clusterid>.mysql.<namespace>.svc.clusterset.local)", err)
+		return err
 	}
 	consumer, err := connectCurrent(ctx, o.Loader)
 	if err != nil {

@@ -81,6 +81,9 @@ func NewCmdStatus(loader *clusterset.Loader, streams genericiooptions.IOStreams)
 
 // Validate checks the flags.
 func (o *StatusOptions) Validate() error {
+	if err := validateServiceNames(o.Services); err != nil {
+		return err
+	}
 	if err := validateOutput("status", o.Output, "wide", "json", "yaml"); err != nil {
 		return err
 	}

@@ -84,6 +84,9 @@ func (o *SyncOptions) Complete(cmd *cobra.Command, args []string) error {
 
 // Validate checks flag combinations.
 func (o *SyncOptions) Validate(cmd *cobra.Command) error {
+	if err := validateServiceNames(o.Services); err != nil {
+		return err
+	}
 	if err := o.watch.validate(cmd); err != nil {
 		return err
 	}

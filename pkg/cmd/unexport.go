@@ -51,6 +51,9 @@ func NewCmdUnexport(loader *clusterset.Loader, streams genericiooptions.IOStream
 			if len(o.Services) == 0 {
 				return errors.New("name at least one Service to unexport")
 			}
+			if err := validateServiceNames(o.Services); err != nil {
+				return err
+			}
 			if err := o.write.validate(); err != nil {
 				return err
 			}

@@ -163,6 +163,8 @@ func TestParseTarget(t *testing.T) {
 		{in: "mysql-0.mysql.provider-ns.svc", wantErr: "unknown zone"},
 		{in: "my_sql", wantErr: `"my_sql" is neither a pod hostname nor a service name`},
 		{in: "", wantErr: "the name is empty"},
+		{in: "mysql-0..x", wantErr: "label 2 is empty"},
+		{in: "mysql-0.x.y.z.svc.elsewhere", wantErr: "give a pod hostname such as mysql-0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -170,6 +172,10 @@ func TestParseTarget(t *testing.T) {
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("ParseTarget(%q) = %+v, %v; want error containing %q", tt.in, got, err, tt.wantErr)
+				}
+				// Exactly one hint, never two in a row.
+				if hints := strings.Count(err.Error(), "give a pod hostname"); tt.in != "" && hints != 1 {
+					t.Errorf("ParseTarget(%q): %d hints in %q, want 1", tt.in, hints, err)
 				}
 				return
 			}

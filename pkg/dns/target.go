@@ -31,16 +31,17 @@ func ParseTarget(arg string) (Target, error) {
 	}
 	if s != "" && !strings.Contains(s, ".") {
 		if errs := validation.IsDNS1123Label(s); len(errs) > 0 {
-			return Target{}, fmt.Errorf("%q is neither a pod hostname nor a service name: %s", arg, strings.Join(errs, "; "))
+			return Target{}, fmt.Errorf("%q is neither a pod hostname nor a service name: %s (give a pod hostname such as mysql-0, a service name, or a full DNS name)", arg, strings.Join(errs, "; "))
 		}
 		return Target{Word: s}, nil
 	}
 	n, err := Parse(s)
 	if err != nil {
+		// One hint, the one that fits.
 		if strings.Count(s, ".") <= 2 && !strings.HasSuffix(s, ".local") {
 			return Target{}, fmt.Errorf("%w (a partial name depends on the resolver's search path: give a pod hostname or a service name alone, e.g. mysql-0, or the full name, e.g. mysql-0.amcs-mysql.provider-ns.svc.cluster.local)", err)
 		}
-		return Target{}, err
+		return Target{}, fmt.Errorf("%w (give a pod hostname such as mysql-0, a service name, or a full DNS name such as mysql-0.<clusterid>.mysql.<namespace>.svc.clusterset.local)", err)
 	}
 	return Target{Name: n}, nil
 }

@@ -54,6 +54,8 @@ spec:
 			[]string{"dead", "cannot reach the API server https://127.0.0.1:1"}},
 		{"missing Service", []string{"export", "nosuch", "-n", ns, "--context", "cluster1"},
 			[]string{"cluster1", "Service bad-ns/nosuch not found", "--allow-missing-service", "nothing was exported"}},
+		{"missing namespace, not a missing Service", []string{"export", "web", "-n", "no-such-ns", "--context", "cluster1"},
+			[]string{"cluster1", "namespace no-such-ns does not exist", "kubectl create namespace no-such-ns --context cluster1", "nothing was exported"}},
 		{"ExternalName Service", []string{"export", "external", "web", "-n", ns, "--context", "cluster1"},
 			[]string{"cluster1", "bad-ns/external", "ExternalName", "nothing was exported"}},
 		{"namespace missing in the consumer", []string{"import", "web", "-n", ns, "--from", "cluster1", "--context", "cluster2"},

@@ -44,9 +44,10 @@ func TestResolveAndDNSSetup(t *testing.T) {
 	if broken.code == 0 || !strings.Contains(broken.stdout, "not set up to serve") || !strings.Contains(broken.stdout, "kubectl mcs dns --patch --context cluster2") {
 		t.Errorf("resolve of %s without DNS setup: exit %d, want the DNS setup link and its fix:\n%s", spec, broken.code, broken.stdout)
 	}
-	check := kubectlMCS(t, set.Kubeconfig, "dns", "--context", "cluster2").mustSucceed(t)
-	if !strings.Contains(check.stdout, "does not serve clusterset.local") || !strings.Contains(check.stdout, "problem:") {
-		t.Errorf("dns check:\n%s", check.stdout)
+	// The check answers with its exit code: 1 while not set up.
+	check := kubectlMCS(t, set.Kubeconfig, "dns", "--context", "cluster2")
+	if check.code != 1 || !strings.Contains(check.stdout, "does not serve clusterset.local") || !strings.Contains(check.stdout, "problem:") {
+		t.Errorf("dns check: exit %d, want 1 and the problems:\n%s", check.code, check.stdout)
 	}
 	dry := kubectlMCS(t, set.Kubeconfig, "dns", "--patch", "--vendor-form", "--dry-run=client", "--context", "cluster2").mustSucceed(t)
 	if !strings.Contains(dry.stdout, "+") || !strings.Contains(dry.stdout, "(dry run)") || dry.totalWrites() != 0 {
@@ -57,6 +58,9 @@ func TestResolveAndDNSSetup(t *testing.T) {
 	if !strings.Contains(again.stdout, "unchanged") || again.totalWrites() != 0 {
 		t.Errorf("a second dns --patch must change nothing:\n%s", again.stdout)
 	}
+	// Set up now: both checks answer 0.
+	kubectlMCS(t, set.Kubeconfig, "dns", "--context", "cluster2").mustSucceed(t)
+	kubectlMCS(t, set.Kubeconfig, "dns", "--vendor-form", "--context", "cluster2").mustSucceed(t)
 
 	patched, err := consumer.Client.CoreV1().ConfigMaps("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
 	if err != nil {

@@ -1,0 +1,66 @@
+package cmd_test
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/cmd"
+)
+
+// Bad input that needs no cluster to be recognised is refused before any
+// request, with an error that names the real cause and gives one hint.
+func TestBadInputBeforeAnyRequest(t *testing.T) {
+	kubeconfig := writeKubeconfig(t, "cluster1", "cluster2")
+	cases := []struct {
+		name      string
+		args      []string
+		fragments []string
+	}{
+		{"export: invalid Service name", []string{"export", "Bad_Name", "-n", "p"}, []string{`"Bad_Name" is not a valid Service name`}},
+		{"unexport: invalid Service name", []string{"unexport", "Bad_Name", "-n", "p"}, []string{`"Bad_Name" is not a valid Service name`}},
+		{"import: invalid Service name", []string{"import", "Bad_Name", "-n", "p", "--from", "cluster1", "--context", "cluster2"}, []string{`"Bad_Name" is not a valid Service name`}},
+		{"sync: invalid Service name", []string{"sync", "9lives", "-n", "p", "--clusters", "cluster1,cluster2"}, []string{`"9lives" is not a valid Service name`}},
+		{"status: invalid Service name", []string{"status", "web.x", "-n", "p", "--clusters", "cluster1,cluster2"}, []string{`"web.x" is not a valid Service name`}},
+		{"resolve: empty label", []string{"resolve", "mysql-0..x"}, []string{"label 2 is empty", "give a pod hostname"}},
+		{"dns: --dry-run without --patch", []string{"dns", "--dry-run=client"}, []string{"--dry-run only applies with --patch"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+			var mu sync.Mutex
+			var connected []*clusterset.Cluster
+			loader := &clusterset.Loader{Flags: genericclioptions.NewConfigFlags(true),
+				OnConnect: func(c *clusterset.Cluster) { mu.Lock(); connected = append(connected, c); mu.Unlock() }}
+			root := cmd.NewCmdMCSWithLoader(streams, loader)
+			root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, tc.args...))
+			if code := cmd.Execute(root, streams); code != 1 {
+				t.Errorf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+			}
+			for _, f := range tc.fragments {
+				if !strings.Contains(errOut.String(), f) {
+					t.Errorf("error output lacks %q:\n%s", f, errOut.String())
+				}
+			}
+			if strings.Contains(errOut.String(), "cannot reach") {
+				t.Errorf("the command tried the (closed) API server before refusing its input:\n%s", errOut.String())
+			}
+			for _, c := range connected {
+				if n := c.Requests.Reads() + c.Requests.Writes(); n != 0 {
+					t.Errorf("%d requests to %s before refusing the input", n, c.Context)
+				}
+			}
+			for _, hint := range []string{"give a pod hostname", "check -n/--context"} {
+				if n := strings.Count(errOut.String(), hint); n > 1 {
+					t.Errorf("hint %q printed %d times:\n%s", hint, n, errOut.String())
+				}
+			}
+		})
+	}
+}
