@@ -14,12 +14,14 @@ VERSION ?= $(shell hack/version.sh)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 PKG     := github.com/kubectl-mcs/kubectl-mcs
 LDFLAGS := -s -w -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.GitCommit=$(COMMIT)
-# Where demo-up keeps its clusters between commands.
+# Where demo-up keeps its clusters between commands. Each demo-up starts
+# from a clean state; demo-down leaves the stopped clusters' files there
+# (etcd data, logs), and demo-clean removes them.
 DEMO_DIR ?= $(CURDIR)/.cache/demo
 # Release archives (make dist) and the krew manifest rendered from them.
 DIST_DIR ?= $(CURDIR)/dist
 
-.PHONY: build tools test unit e2e soak vet fmt-check demo demo-up demo-down clean dist krew-manifest startup-time
+.PHONY: build tools test unit e2e soak vet fmt-check demo demo-up demo-down demo-clean clean dist krew-manifest startup-time
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-mcs ./cmd/kubectl-mcs
@@ -70,8 +72,13 @@ demo-up: tools build
 demo-down:
 	$(GO) run ./test/cmd/localclusters down --dir $(DEMO_DIR)
 
-clean:
-	rm -rf $(BIN) $(DIST_DIR) .cache/demo
+# Stops the demo clusters if they run, and removes their files.
+demo-clean:
+	$(GO) run ./test/cmd/localclusters clean --dir $(DEMO_DIR)
+
+# Stops the demo clusters first: their files are removed from under them.
+clean: demo-clean
+	rm -rf $(BIN) $(DIST_DIR)
 
 # Benchmarks of issue 7 on real local clusters (round trips, scale, fan-out,
 # start-up, library, propagation): prints the table and rewrites the README

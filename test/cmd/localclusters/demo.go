@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -71,6 +74,7 @@ func runDemo(ctx context.Context, plugin string, n int) error {
 		return cmd.Run()
 	}
 	step("kubectl mcs, with KUBECONFIG=%s", set.Kubeconfig)
+	fmt.Printf("# Each `$ kubectl mcs ARGS` below runs %s ARGS: what kubectl runs for `kubectl mcs` once kubectl-mcs is on PATH.\n", plugin)
 	for _, args := range [][]string{
 		{"version"},
 		{"crds", "check", "--clusters", provider.Name + "," + consumer.Name},
@@ -96,13 +100,17 @@ func runDemo(ctx context.Context, plugin string, n int) error {
 	if err := createVendorCorefile(ctx, consumer); err != nil {
 		return err
 	}
-	for _, args := range [][]string{
-		{"dns", "--context", consumer.Name},
-		{"dns", "--patch", "--vendor-form", "--context", consumer.Name},
-	} {
-		if err := run(args...); err != nil {
+	if err := run("dns", "--context", consumer.Name); err != nil {
+		// The check may answer with its exit code too: 1 when CoreDNS does
+		// not serve clusterset.local, as here before the patch.
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 			return err
 		}
+		fmt.Println("# exit code 1: CoreDNS does not serve clusterset.local yet")
+	}
+	if err := run("dns", "--patch", "--vendor-form", "--context", consumer.Name); err != nil {
+		return err
 	}
 	patched, err := consumer.Client.CoreV1().ConfigMaps("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
 	if err != nil {
@@ -122,14 +130,20 @@ func runDemo(ctx context.Context, plugin string, n int) error {
 	if err := run("resolve", "mysql-0", "-n", "provider-ns", "--context", consumer.Name, "--clusters", provider.Name+","+consumer.Name, "--dns-server", dns.Addr); err != nil {
 		return err
 	}
-	for _, name := range []string{
-		"mysql-0.amcs-mysql.provider-ns.svc.cluster.local",
-		"mysql-1.amcs-mysql.provider-ns.svc.cluster.local",
-		"mysql-0." + provider.Name + ".mysql.provider-ns.svc.clusterset.local",
-		"mysql-1.mysql.provider-ns.svc.clusterset.local",
-		"mysql.provider-ns.svc.clusterset.local",
+	step("Asking %s's CoreDNS directly", consumer.Name)
+	q := newDNSQuerier(os.Stdout, consumer.Name+"'s CoreDNS", dns.Addr)
+	m0, m1 := addrs["mysql-0"], addrs["mysql-1"]
+	for _, c := range []struct {
+		name string
+		want []string
+	}{
+		{"mysql-0.amcs-mysql.provider-ns.svc.cluster.local", []string{m0}},
+		{"mysql-1.amcs-mysql.provider-ns.svc.cluster.local", []string{m1}},
+		{"mysql-0." + provider.Name + ".mysql.provider-ns.svc.clusterset.local", []string{m0}},
+		{"mysql-1.mysql.provider-ns.svc.clusterset.local", []string{m1}},
+		{"mysql.provider-ns.svc.clusterset.local", []string{m0, m1}},
 	} {
-		if err := dig(ctx, dns, name); err != nil {
+		if err := q.query(ctx, c.name, c.want); err != nil {
 			return err
 		}
 	}
@@ -149,7 +163,8 @@ func step(format string, args ...any) {
 // applySeed creates the seed's namespace, Secret, Service and StatefulSet.
 func applySeed(ctx context.Context, c *localcluster.Cluster, out io.Writer) error {
 	for _, file := range []string{fixtures.SeedNamespace, fixtures.SeedMySQL} {
-		fmt.Fprintf(out, "$ kubectl --context %s -n provider-ns create -f test/fixtures/%s\n", c.Name, file)
+		// Not a `$` line: no kubectl runs, the objects are created from here.
+		fmt.Fprintf(out, "# %s: creating test/fixtures/%s in namespace %s (from this program, as `kubectl create -f` would)\n", c.Name, file, fixtures.SeedNamespaceName)
 		lines, err := c.Create(ctx, fixtures.SeedNamespaceName, fixtures.MustRead(file))
 		for _, l := range lines {
 			fmt.Fprintln(out, l)
@@ -186,21 +201,90 @@ func waitForSeedEndpoints(ctx context.Context, c *localcluster.Cluster) (map[str
 	return addrs, nil
 }
 
-// dig prints what the CoreDNS answers for name, as a short dig would.
-func dig(ctx context.Context, dns *localcluster.CoreDNS, name string) error {
-	fmt.Printf("\n$ dig @%s -p %s +short %s\n", hostOf(dns.Addr), portOf(dns.Addr), name)
-	var addrs []string
-	var lastErr error
-	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
-		addrs, lastErr = dns.Resolver().LookupHost(ctx, name+".")
-		return lastErr == nil, nil
-	})
-	if err != nil {
-		return fmt.Errorf("%s did not resolve: %v", name, lastErr)
+// dnsQuerier shows DNS queries in the transcript, and checks their answers.
+// A `$ dig` line is printed only when dig really runs: where dig is on PATH
+// it runs `dig @HOST -p PORT +short NAME` and prints dig's own output;
+// elsewhere this program sends the query itself and prints it as a comment,
+// saying once that dig is not installed.
+type dnsQuerier struct {
+	out    io.Writer
+	server string // what is queried, e.g. "cluster2's CoreDNS"
+	addr   string // its host:port
+	dig    string // dig's path; "" when dig is not on PATH
+	// timeout bounds the wait for the expected answer (CoreDNS learns of
+	// new objects through its informers, a moment after they are written).
+	timeout time.Duration
+	noted   bool
+}
+
+func newDNSQuerier(out io.Writer, server, addr string) *dnsQuerier {
+	dig, _ := exec.LookPath("dig")
+	return &dnsQuerier{out: out, server: server, addr: addr, dig: dig, timeout: 20 * time.Second}
+}
+
+// query waits until the server answers name with exactly the addresses want,
+// then shows the query: dig's run where dig is installed, with its answer
+// checked too, else this program's query and its answer.
+func (q *dnsQuerier) query(ctx context.Context, name string, want []string) error {
+	want = slices.Sorted(slices.Values(want))
+	resolver := &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var dialer net.Dialer
+			return dialer.DialContext(ctx, network, q.addr)
+		},
 	}
-	sort.Strings(addrs)
-	for _, a := range addrs {
-		fmt.Println(a)
+	var got []string
+	deadline := time.Now().Add(q.timeout)
+	for {
+		// Each query gets its own time, so the last answer is a whole one.
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		addrs, err := resolver.LookupHost(qctx, name+".")
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		slices.Sort(addrs)
+		got = addrs
+		if err == nil && slices.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("%s at %s: %s did not resolve: %v", q.server, q.addr, name, err)
+			}
+			return fmt.Errorf("%s at %s: %s resolved to %v, want %v", q.server, q.addr, name, got, want)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if q.dig == "" {
+		if !q.noted {
+			fmt.Fprintln(q.out, "# dig is not installed here (Debian and Ubuntu have it in the package dnsutils),")
+			fmt.Fprintln(q.out, "# so this program sends each query itself: no dig runs below.")
+			q.noted = true
+		}
+		fmt.Fprintf(q.out, "# DNS query to %s at %s: %s -> %s\n", q.server, q.addr, name, strings.Join(got, ", "))
+		return nil
+	}
+	args := []string{"@" + hostOf(q.addr), "-p", portOf(q.addr), "+short", name}
+	fmt.Fprintf(q.out, "\n$ dig %s\n", strings.Join(args, " "))
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, q.dig, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	q.out.Write(stdout.Bytes())
+	q.out.Write(stderr.Bytes())
+	if runErr != nil {
+		return fmt.Errorf("dig %s: %w", strings.Join(args, " "), runErr)
+	}
+	answers := strings.Fields(stdout.String())
+	slices.Sort(answers)
+	if !slices.Equal(answers, want) {
+		return fmt.Errorf("dig %s answered %v, want %v", strings.Join(args, " "), answers, want)
 	}
 	return nil
 }

@@ -2,8 +2,9 @@
 // mcs by hand and for `make demo`:
 //
 //	localclusters demo --plugin bin/kubectl-mcs   # the seed scenario, start to finish
-//	localclusters up --dir .cache/demo            # start two clusters in the background
-//	localclusters down --dir .cache/demo          # stop them
+//	localclusters up --dir .cache/demo            # start two clusters in the background, from a clean state
+//	localclusters down --dir .cache/demo          # stop them; their files stay in --dir
+//	localclusters clean --dir .cache/demo         # stop them if running, and remove their files
 package main
 
 import (
@@ -23,7 +24,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
-	dir := fs.String("dir", ".cache/demo", "work directory of the clusters (up, down, serve)")
+	dir := fs.String("dir", ".cache/demo", "work directory of the clusters (up, down, clean, serve)")
 	plugin := fs.String("plugin", "bin/kubectl-mcs", "kubectl-mcs binary the demo runs")
 	n := fs.Int("clusters", 2, "number of clusters")
 	_ = fs.Parse(os.Args[2:])
@@ -38,6 +39,8 @@ func main() {
 		err = serve(ctx, *dir, *n)
 	case "down":
 		err = down(*dir)
+	case "clean":
+		err = clean(*dir)
 	default:
 		usage()
 	}
@@ -48,6 +51,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: localclusters demo|up|down|serve [--dir DIR] [--plugin PATH] [--clusters N]")
+	fmt.Fprintln(os.Stderr, "usage: localclusters demo|up|down|clean|serve [--dir DIR] [--plugin PATH] [--clusters N]")
 	os.Exit(2)
 }
