@@ -21,7 +21,7 @@ DEMO_DIR ?= $(CURDIR)/.cache/demo
 # Release archives (make dist) and the krew manifest rendered from them.
 DIST_DIR ?= $(CURDIR)/dist
 
-.PHONY: build tools test unit e2e soak vet fmt-check demo demo-up demo-down demo-clean clean dist krew-manifest startup-time
+.PHONY: build tools test unit e2e soak vet fmt-check mod-check demo demo-up demo-down demo-clean clean dist krew-manifest startup-time
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-mcs ./cmd/kubectl-mcs
@@ -35,6 +35,10 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l cmd pkg test hack); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# go.mod and go.sum say exactly what the code imports.
+mod-check:
+	@$(GO) mod tidy -diff >/dev/null 2>&1 || { echo "go.mod/go.sum are not tidy (run go mod tidy):"; $(GO) mod tidy -diff; exit 1; }
+
 unit:
 	$(GO) test -short -count=1 ./...
 
@@ -46,7 +50,7 @@ soak: tools build
 	MCS_SOAK_ITERATIONS=20 $(GO) test -count=1 -timeout 30m -run 'TestKilledImportConverges' -v ./test/e2e/
 
 # Everything: formatting, vet, unit and golden tests, e2e on real clusters.
-test: fmt-check vet tools build
+test: fmt-check mod-check vet tools build
 	$(GO) test -count=1 -timeout 40m ./...
 
 # Release archives for every platform, with the sha256 list.

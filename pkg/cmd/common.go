@@ -28,10 +28,12 @@ type writeFlags struct {
 
 func newWriteFlags(cmd *cobra.Command, operation string) *writeFlags {
 	f := &writeFlags{PrintFlags: genericclioptions.NewPrintFlags(operation), cmd: cmd}
-	// Only the structured formats: the default output is one kubectl-style
-	// line per object, whose verb (created, unchanged, ...) varies per object.
+	// No default format: the default output is one kubectl-style line per
+	// object, whose verb (created, unchanged, ...) varies per object.
 	f.PrintFlags.OutputFlagSpecified = nil
-	cmd.Flags().StringVarP(f.PrintFlags.OutputFormat, "output", "o", "", "Output format: json or yaml prints the objects as applied (or, with --dry-run=client, as they would be applied).")
+	cmd.Flags().StringVarP(f.PrintFlags.OutputFormat, "output", "o", "", "Output format, as kubectl's: "+strings.Join(f.PrintFlags.AllowedFormats(), "|")+
+		". Prints the objects as applied (or, with --dry-run=client, as they would be applied) instead of one line per object.")
+	cmd.Flags().StringVar(f.PrintFlags.TemplatePrinterFlags.TemplateArgument, "template", "", "Template string or path to template file to use when -o=go-template, -o=go-template-file, -o=jsonpath or -o=jsonpath-file.")
 	cmdutil.AddDryRunFlag(cmd)
 	return f
 }
@@ -43,7 +45,7 @@ func (f *writeFlags) complete(cmd *cobra.Command) error {
 }
 
 func (f *writeFlags) validate() error {
-	return validateOutput(f.cmd.CommandPath(), *f.PrintFlags.OutputFormat, "json", "yaml")
+	return validateOutput(f.cmd.CommandPath(), strings.SplitN(*f.PrintFlags.OutputFormat, "=", 2)[0], f.PrintFlags.AllowedFormats()...)
 }
 
 // structured reports whether -o json|yaml was asked for.

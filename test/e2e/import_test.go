@@ -48,6 +48,20 @@ func TestSeedWalkthrough(t *testing.T) {
 	if want := "serviceexport.multicluster.x-k8s.io/mysql created\n"; out.stdout != want {
 		t.Errorf("export printed %q, want %q", out.stdout, want)
 	}
+	// kubectl's printers: -o name and -o jsonpath over the objects the
+	// import would apply, without sending anything.
+	names := kubectlMCS(t, set.Kubeconfig, "import", "mysql", "-n", ns, "--from", "cluster1", "--context", "cluster2", "--dry-run=client", "-o", "name").mustSucceed(t)
+	if want := "service/amcs-mysql\nserviceimport.multicluster.x-k8s.io/mysql\nendpointslice.discovery.k8s.io/amcs-mysql.cluster1-ipv4-0\n"; names.stdout != want {
+		t.Errorf("import -o name printed %q, want %q", names.stdout, want)
+	}
+	paths := kubectlMCS(t, set.Kubeconfig, "import", "mysql", "-n", ns, "--from", "cluster1", "--context", "cluster2", "--dry-run=client",
+		"-o", "jsonpath={.items[*].metadata.name}").mustSucceed(t)
+	if want := "amcs-mysql mysql amcs-mysql.cluster1-ipv4-0"; paths.stdout != want {
+		t.Errorf("import -o jsonpath printed %q, want %q", paths.stdout, want)
+	}
+	if n := names.totalWrites() + paths.totalWrites(); n != 0 {
+		t.Errorf("client dry runs wrote %d times", n)
+	}
 	imp := kubectlMCS(t, set.Kubeconfig, "import", "mysql", "-n", ns, "--from", "cluster1", "--context", "cluster2").mustSucceed(t)
 	for _, line := range []string{
 		"serviceimport.multicluster.x-k8s.io/mysql configured", // the hand-made one, adopted
