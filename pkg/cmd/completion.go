@@ -11,13 +11,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/klog/v2"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
 )
 
 // completionProgram is the name the completion scripts complete: the
@@ -280,7 +280,7 @@ func (q *clusterQuery) exportableServices() ([]string, error) {
 	}
 	var names []string
 	for _, svc := range list.Items {
-		if svc.Spec.Type != corev1.ServiceTypeExternalName {
+		if reconcile.Exportable(&svc) {
 			names = append(names, svc.Name)
 		}
 	}

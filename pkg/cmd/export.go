@@ -139,7 +139,7 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 			problems = append(problems, o.missingService(ctx, name))
 			continue
 		}
-		if svc != nil && svc.Spec.Type == corev1.ServiceTypeExternalName {
+		if svc != nil && !reconcile.Exportable(svc) {
 			problems = append(problems, c.Errorf("Service %s/%s is of type ExternalName, which the MCS API cannot export (export a ClusterIP or headless Service instead)", o.namespace, name))
 			continue
 		}
@@ -244,7 +244,7 @@ func (o *ExportOptions) services(ctx context.Context) (map[string]*corev1.Servic
 		}
 		for i := range list.Items {
 			svc := &list.Items[i]
-			if svc.Spec.Type == corev1.ServiceTypeExternalName {
+			if !reconcile.Exportable(svc) {
 				fmt.Fprintf(o.ErrOut, "Warning: %s: skipping Service %s/%s: ExternalName Services cannot be exported\n", c.Context, o.namespace, svc.Name)
 				continue
 			}

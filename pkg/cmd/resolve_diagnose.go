@@ -114,15 +114,12 @@ func (o *ResolveOptions) diagnose(ctx context.Context, consumer *clusterset.Clus
 	var valid []*sourceView
 	var invalid []string
 	for _, v := range exporting {
-		svc := findService(v.services, ns, service)
-		switch {
-		case svc == nil:
-			invalid = append(invalid, fmt.Sprintf("%s: the Service does not exist (NoService)", v.cluster.Context))
-		case svc.Spec.Type == corev1.ServiceTypeExternalName:
-			invalid = append(invalid, fmt.Sprintf("%s: the Service is of type ExternalName (InvalidServiceType)", v.cluster.Context))
-		default:
+		cond := reconcile.ValidCondition(v.cluster.ID, v.exports[service], findService(v.services, ns, service))
+		if cond.Status == metav1.ConditionTrue {
 			valid = append(valid, v)
+			continue
 		}
+		invalid = append(invalid, fmt.Sprintf("%s: %s (%s)", v.cluster.Context, cond.Message, cond.Reason))
 	}
 	if len(valid) == 0 {
 		return &BrokenLink{Link: LinkInvalidExport, Cluster: exporting[0].cluster.Context,

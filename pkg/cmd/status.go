@@ -321,13 +321,16 @@ func buildStatus(states []*clusterState, now time.Time) StatusReport {
 		for i := range st.source.Exports {
 			e := &st.source.Exports[i]
 			r := row(e.Namespace, e.Name)
-			valid := meta.FindStatusCondition(e.Status.Conditions, string(mcsv1beta1.ServiceExportConditionValid))
+			observed := meta.FindStatusCondition(e.Status.Conditions, string(mcsv1beta1.ServiceExportConditionValid))
 			svc := services[serviceKey{e.Namespace, e.Name}]
-			es := ExportState{Cluster: id, Valid: svc != nil && svc.Spec.Type != corev1.ServiceTypeExternalName}
-			if valid != nil && valid.Status != metav1.ConditionTrue {
+			// Validity as the sync decides it now; the reason a sync wrote,
+			// where it says the export is not valid.
+			valid := reconcile.ValidCondition(id, e, svc)
+			es := ExportState{Cluster: id, Valid: valid.Status == metav1.ConditionTrue}
+			if observed != nil && observed.Status != metav1.ConditionTrue {
+				es.Reason = observed.Reason
+			} else if !es.Valid {
 				es.Reason = valid.Reason
-			} else if svc == nil {
-				es.Reason = string(mcsv1beta1.ServiceExportReasonNoService)
 			}
 			r.ExportedBy = append(r.ExportedBy, es)
 			if c := meta.FindStatusCondition(e.Status.Conditions, string(mcsv1beta1.ServiceExportConditionConflict)); c != nil && c.Status == metav1.ConditionTrue {
@@ -343,7 +346,7 @@ func buildStatus(states []*clusterState, now time.Time) StatusReport {
 			}
 			if svc != nil && es.Valid {
 				if r.Type == "" {
-					r.Type = string(importTypeOf(svc))
+					r.Type = string(reconcile.ImportTypeOf(svc))
 				}
 				for _, p := range svc.Spec.Ports {
 					addPort(r, p.Name, p.Port, string(p.Protocol))
@@ -406,13 +409,6 @@ func buildStatus(states []*clusterState, now time.Time) StatusReport {
 		return strings.Compare(a.Service, b.Service)
 	})
 	return report
-}
-
-func importTypeOf(svc *corev1.Service) mcsv1beta1.ServiceImportType {
-	if svc.Spec.ClusterIP == corev1.ClusterIPNone {
-		return mcsv1beta1.Headless
-	}
-	return mcsv1beta1.ClusterSetIP
 }
 
 func addPort(r *ServiceStatus, name string, port int32, protocol string) {

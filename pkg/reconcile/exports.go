@@ -56,11 +56,11 @@ func newExportedService(cluster string, export *mcsv1beta1.ServiceExport, servic
 	case service == nil:
 		e.valid = validity{reason: mcsv1beta1.ServiceExportReasonNoService,
 			message: fmt.Sprintf("Service %s does not exist in %s", key, cluster)}
-	case service.Spec.Type == corev1.ServiceTypeExternalName:
+	case !Exportable(service):
 		e.valid = validity{reason: mcsv1beta1.ServiceExportReasonInvalidServiceType,
 			message: fmt.Sprintf("Service %s is of type ExternalName, which cannot be exported", key)}
 	default:
-		e.importType = importTypeOf(service)
+		e.importType = ImportTypeOf(service)
 		e.ports = servicePortsOf(service)
 		e.valid = validity{ok: true, reason: mcsv1beta1.ServiceExportReasonValid,
 			message: fmt.Sprintf("Service %s is exported as %s", key, e.importType)}
@@ -68,9 +68,15 @@ func newExportedService(cluster string, export *mcsv1beta1.ServiceExport, servic
 	return e
 }
 
-// importTypeOf maps a Service to its import type: clusterIP None is
+// Exportable says whether the MCS API can export a Service: every type but
+// ExternalName, which has no endpoints to import.
+func Exportable(svc *corev1.Service) bool {
+	return svc.Spec.Type != corev1.ServiceTypeExternalName
+}
+
+// ImportTypeOf maps a Service to its import type: clusterIP None is
 // Headless; ClusterIP, NodePort and LoadBalancer all get a clusterset VIP.
-func importTypeOf(svc *corev1.Service) mcsv1beta1.ServiceImportType {
+func ImportTypeOf(svc *corev1.Service) mcsv1beta1.ServiceImportType {
 	if svc.Spec.ClusterIP == corev1.ClusterIPNone {
 		return mcsv1beta1.Headless
 	}
