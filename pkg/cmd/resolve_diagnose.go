@@ -201,20 +201,23 @@ func dnsSetupLink(consumer *clusterset.Cluster, names []ResolvedName) *BrokenLin
 		Fix:     fix + " (or use the <host>.amcs-<svc>.<ns>.svc.cluster.local form, which any cluster DNS serves)"}
 }
 
-// readClusterset reads, from every clusterset member but the consumer, the
-// Services, exports and own EndpointSlices of the namespace.
+// readClusterset reads, from every clusterset member, the consumer
+// included (KEP-1645: a cluster's own export is one source of its import),
+// the Services, exports and own EndpointSlices of the namespace. A member
+// that cannot be read, or does not serve the MCS API, is named with its
+// error and left out of the diagnosis.
 func (o *ResolveOptions) readClusterset(ctx context.Context, consumer *clusterset.Cluster, ns string) ([]sourceView, error) {
 	contexts, _, err := clustersetContexts(o.Loader, o.Clusters, o.clustersGiven, o.getenv)
 	if err != nil {
 		return nil, err
 	}
-	var clusters []*clusterset.Cluster
+	clusters := []*clusterset.Cluster{consumer}
 	for _, name := range contexts {
 		c, err := o.Loader.Connect(name)
 		if err != nil {
 			return nil, err
 		}
-		if c.Server != consumer.Server && !slices.ContainsFunc(clusters, func(x *clusterset.Cluster) bool { return x.Server == c.Server }) {
+		if !slices.ContainsFunc(clusters, func(x *clusterset.Cluster) bool { return x.Server == c.Server }) {
 			clusters = append(clusters, c)
 		}
 	}
@@ -225,28 +228,28 @@ func (o *ResolveOptions) readClusterset(ctx context.Context, consumer *clusterse
 		if err := c.ResolveID(ctx); err != nil {
 			return err
 		}
+		gvr, err := c.MCSResource(clusterset.ServiceExports)
+		if err != nil {
+			return err
+		}
 		services, err := c.Kube.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return err
 		}
 		v.services = services.Items
 		v.exports = map[string]*mcsv1beta1.ServiceExport{}
-		if gvr, err := c.MCSResource(clusterset.ServiceExports); err == nil {
-			list, err := c.Dynamic.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return err
-			}
-			for i := range list.Items {
-				e := &mcsv1beta1.ServiceExport{}
-				if err := apply.FromUnstructured(&list.Items[i], e); err != nil {
-					return err
-				}
-				v.exports[e.Name] = e
-			}
+		list, err := c.Dynamic.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
 		}
-		slicesList, err := c.Kube.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{
-			LabelSelector: discoveryv1.LabelManagedBy + "!=" + reconcile.FieldManager + "," + discoveryv1.LabelServiceName,
-		})
+		for i := range list.Items {
+			e := &mcsv1beta1.ServiceExport{}
+			if err := apply.FromUnstructured(&list.Items[i], e); err != nil {
+				return c.Errorf("decoding ServiceExport %s/%s: %w", ns, list.Items[i].GetName(), err)
+			}
+			v.exports[e.Name] = e
+		}
+		slicesList, err := c.Kube.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: snapshot.SourceSliceSelector})
 		if err != nil {
 			return err
 		}
@@ -255,8 +258,7 @@ func (o *ResolveOptions) readClusterset(ctx context.Context, consumer *clusterse
 	})
 	for i, err := range errs {
 		if err != nil {
-			views[i].cluster = clusters[i]
-			views[i].err = err
+			views[i] = sourceView{cluster: clusters[i], err: err}
 			fmt.Fprintf(o.ErrOut, "Warning: %v\n", err)
 		}
 	}

@@ -287,6 +287,10 @@ func (o *StatusOptions) read(ctx context.Context, contexts []string, scope snaps
 
 type serviceKey struct{ namespace, name string }
 
+func (k serviceKey) scope() snapshot.Scope {
+	return snapshot.Scope{Namespace: k.namespace, Services: []string{k.name}}
+}
+
 // buildStatus merges what every cluster holds into one row per service,
 // and re-runs the reconcile library per import to spot drift.
 func buildStatus(states []*clusterState, now time.Time) StatusReport {
@@ -497,45 +501,16 @@ func drift(healthy []*clusterState, consumer *clusterState, si *mcsv1beta1.Servi
 	return true, fmt.Sprintf("kubectl mcs import %s -n %s --from %s --context %s", si.Name, si.Namespace, strings.Join(from, ","), consumer.cluster.Context)
 }
 
+// filterSource and filterConsumer keep one service of what status read,
+// with the snapshot's own scope filters.
 func filterSource(src reconcile.Source, key serviceKey) reconcile.Source {
-	out := reconcile.Source{ClusterID: src.ClusterID, Unreachable: src.Unreachable}
-	for _, e := range src.Exports {
-		if e.Namespace == key.namespace && e.Name == key.name {
-			out.Exports = append(out.Exports, e)
-		}
-	}
-	for _, s := range src.Services {
-		if s.Namespace == key.namespace && s.Name == key.name {
-			out.Services = append(out.Services, s)
-		}
-	}
-	for _, s := range src.EndpointSlices {
-		if s.Namespace == key.namespace && s.Labels["kubernetes.io/service-name"] == key.name {
-			out.EndpointSlices = append(out.EndpointSlices, s)
-		}
-	}
+	out := snapshot.BuildSource(src.ClusterID, src.Exports, src.Services, src.EndpointSlices, key.scope())
+	out.Unreachable = src.Unreachable
 	return out
 }
 
 func filterConsumer(con reconcile.Consumer, key serviceKey) reconcile.Consumer {
-	out := reconcile.Consumer{ClusterID: con.ClusterID, Namespaces: con.Namespaces}
-	for _, si := range con.Imports {
-		if si.Namespace == key.namespace && si.Name == key.name {
-			out.Imports = append(out.Imports, si)
-		}
-	}
-	derived := reconcile.DerivedServiceName(key.name)
-	for _, s := range con.Services {
-		if s.Namespace == key.namespace && s.Name == derived {
-			out.Services = append(out.Services, s)
-		}
-	}
-	for _, s := range con.EndpointSlices {
-		if s.Namespace == key.namespace && (s.Labels[mcsv1beta1.LabelServiceName] == key.name || strings.HasPrefix(s.Name, derived+".")) {
-			out.EndpointSlices = append(out.EndpointSlices, s)
-		}
-	}
-	return out
+	return snapshot.BuildConsumer(con.ClusterID, con.Namespaces, con.Imports, con.Services, con.EndpointSlices, key.scope())
 }
 
 func printStatusTable(out io.Writer, report StatusReport, wide bool, scope snapshot.Scope, now time.Time) error {
