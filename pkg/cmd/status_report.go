@@ -1,0 +1,346 @@
+package cmd
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
+
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
+)
+
+// ClusterReport is one cluster of the clusterset as status saw it.
+type ClusterReport struct {
+	Context string `json:"context"`
+	ID      string `json:"id,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// ServiceStatus is one row of the status table.
+type ServiceStatus struct {
+	Namespace  string         `json:"namespace"`
+	Service    string         `json:"service"`
+	Type       string         `json:"type,omitempty"`
+	ExportedBy []ExportState  `json:"exportedBy,omitempty"`
+	ImportedIn []ImportState  `json:"importedIn,omitempty"`
+	Ports      []string       `json:"ports,omitempty"`
+	Endpoints  EndpointCounts `json:"endpoints"`
+	Conflicts  []string       `json:"conflicts,omitempty"`
+	Created    *metav1.Time   `json:"created,omitempty"`
+	DNSNames   []string       `json:"dnsNames,omitempty"`
+	Derived    string         `json:"derivedService,omitempty"`
+	IPs        []string       `json:"ips,omitempty"`
+}
+
+// ExportState is one cluster's export of a service.
+type ExportState struct {
+	Cluster string `json:"cluster"`
+	Valid   bool   `json:"valid"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// ImportState is one consumer's import of a service.
+type ImportState struct {
+	Cluster   string         `json:"cluster"`
+	Endpoints EndpointCounts `json:"endpoints"`
+	Stale     bool           `json:"stale"`
+	Fix       string         `json:"fix,omitempty"`
+}
+
+// EndpointCounts are ready and total endpoints.
+type EndpointCounts struct {
+	Ready int `json:"ready"`
+	Total int `json:"total"`
+}
+
+func (e EndpointCounts) String() string { return fmt.Sprintf("%d/%d", e.Ready, e.Total) }
+
+// StatusReport is what -o json|yaml prints.
+type StatusReport struct {
+	Clusters []ClusterReport `json:"clusters"`
+	Services []ServiceStatus `json:"services"`
+	// MissingNamespaces are the clusters that lack the namespace of a valid
+	// export, so do not import it (namespace sameness).
+	MissingNamespaces []MissingNamespace `json:"missingNamespaces,omitempty"`
+}
+
+// MissingNamespace is a cluster without an exported namespace.
+type MissingNamespace struct {
+	Cluster   string   `json:"cluster"`
+	Namespace string   `json:"namespace"`
+	Services  []string `json:"services"`
+	Fix       string   `json:"fix"`
+}
+
+type serviceKey struct{ namespace, name string }
+
+func (k serviceKey) scope() snapshot.Scope {
+	return snapshot.Scope{Namespace: k.namespace, Services: []string{k.name}}
+}
+
+// buildStatus merges what every cluster holds into one row per service,
+// and re-runs the reconcile library per import to spot drift.
+func buildStatus(states []*clusterState, now time.Time) StatusReport {
+	report := StatusReport{Clusters: []ClusterReport{}, Services: []ServiceStatus{}}
+	rows := map[serviceKey]*ServiceStatus{}
+	row := func(ns, name string) *ServiceStatus {
+		k := serviceKey{ns, name}
+		if rows[k] == nil {
+			rows[k] = &ServiceStatus{Namespace: ns, Service: name, Derived: reconcile.DerivedServiceName(name)}
+		}
+		return rows[k]
+	}
+	var healthy []*clusterState
+	for _, st := range states {
+		cr := ClusterReport{Context: st.cluster.Context, ID: st.cluster.ID}
+		if st.err != nil {
+			cr.Error = st.err.Error()
+		} else {
+			healthy = append(healthy, st)
+		}
+		report.Clusters = append(report.Clusters, cr)
+	}
+	slices.SortFunc(report.Clusters, func(a, b ClusterReport) int { return strings.Compare(a.Context, b.Context) })
+
+	for _, st := range healthy {
+		id := st.cluster.ID
+		services := map[serviceKey]*corev1.Service{}
+		for i := range st.source.Services {
+			s := &st.source.Services[i]
+			services[serviceKey{s.Namespace, s.Name}] = s
+		}
+		for i := range st.source.Exports {
+			e := &st.source.Exports[i]
+			r := row(e.Namespace, e.Name)
+			observed := meta.FindStatusCondition(e.Status.Conditions, string(mcsv1beta1.ServiceExportConditionValid))
+			svc := services[serviceKey{e.Namespace, e.Name}]
+			// Validity as the sync decides it now; the reason a sync wrote,
+			// where it says the export is not valid.
+			valid := reconcile.ValidCondition(id, e, svc)
+			es := ExportState{Cluster: id, Valid: valid.Status == metav1.ConditionTrue}
+			if observed != nil && observed.Status != metav1.ConditionTrue {
+				es.Reason = observed.Reason
+			} else if !es.Valid {
+				es.Reason = valid.Reason
+			}
+			r.ExportedBy = append(r.ExportedBy, es)
+			if c := meta.FindStatusCondition(e.Status.Conditions, string(mcsv1beta1.ServiceExportConditionConflict)); c != nil && c.Status == metav1.ConditionTrue {
+				for _, reason := range strings.Split(c.Reason, ",") {
+					if reason = strings.TrimSpace(reason); reason != "" && !slices.Contains(r.Conflicts, reason) {
+						r.Conflicts = append(r.Conflicts, reason)
+					}
+				}
+			}
+			if r.Created == nil || e.CreationTimestamp.Before(r.Created) {
+				t := e.CreationTimestamp
+				r.Created = &t
+			}
+			if svc != nil && es.Valid {
+				if r.Type == "" {
+					r.Type = string(reconcile.ImportTypeOf(svc))
+				}
+				for _, p := range svc.Spec.Ports {
+					addPort(r, p.Name, p.Port, string(p.Protocol))
+				}
+			}
+		}
+		counts := countEndpoints(st.source.EndpointSlices)
+		for k, c := range counts {
+			if r := rows[k]; r != nil {
+				r.Endpoints.Ready += c.Ready
+				r.Endpoints.Total += c.Total
+			}
+		}
+	}
+	report.MissingNamespaces = missingNamespaces(healthy, now)
+	for _, st := range healthy {
+		mirrored := countMirrored(st.consumer.EndpointSlices)
+		for i := range st.consumer.Imports {
+			si := &st.consumer.Imports[i]
+			r := row(si.Namespace, si.Name)
+			if r.Type == "" {
+				r.Type = string(si.Spec.Type)
+			}
+			for _, p := range si.Spec.Ports {
+				addPort(r, p.Name, p.Port, string(p.Protocol))
+			}
+			if len(r.IPs) == 0 {
+				r.IPs = si.Spec.IPs
+			}
+			// Also right for an import another MCS controller made.
+			r.Derived = reconcile.DerivedServiceOf(si)
+			if r.Created == nil {
+				t := si.CreationTimestamp
+				r.Created = &t
+			}
+			is := ImportState{Cluster: st.cluster.ID, Endpoints: mirrored[serviceKey{si.Namespace, si.Name}]}
+			if exporters := exportersOf(healthy, si.Namespace, si.Name); len(exporters) > 0 || len(si.Status.Clusters) > 0 {
+				is.Stale, is.Fix = drift(healthy, st, si, exporters, now)
+			}
+			r.ImportedIn = append(r.ImportedIn, is)
+		}
+	}
+	for _, r := range rows {
+		slices.SortFunc(r.ExportedBy, func(a, b ExportState) int { return strings.Compare(a.Cluster, b.Cluster) })
+		slices.SortFunc(r.ImportedIn, func(a, b ImportState) int { return strings.Compare(a.Cluster, b.Cluster) })
+		slices.Sort(r.Conflicts)
+		slices.Sort(r.Ports)
+		r.DNSNames = []string{r.Service + "." + r.Namespace + ".svc.clusterset.local"}
+		if r.Type == string(mcsv1beta1.Headless) {
+			r.DNSNames = append(r.DNSNames, "<pod>."+r.Derived+"."+r.Namespace+".svc.cluster.local", "<pod>.<clusterid>."+r.Service+"."+r.Namespace+".svc.clusterset.local")
+		} else {
+			r.DNSNames = append(r.DNSNames, r.Derived+"."+r.Namespace+".svc.cluster.local")
+		}
+		report.Services = append(report.Services, *r)
+	}
+	slices.SortFunc(report.Services, func(a, b ServiceStatus) int {
+		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Service, b.Service)
+	})
+	return report
+}
+
+func addPort(r *ServiceStatus, name string, port int32, protocol string) {
+	if protocol == "" {
+		protocol = string(corev1.ProtocolTCP)
+	}
+	p := fmt.Sprintf("%d/%s", port, protocol)
+	if name != "" {
+		p = name + ":" + p
+	}
+	if !slices.Contains(r.Ports, p) {
+		r.Ports = append(r.Ports, p)
+	}
+}
+
+// missingNamespaces runs the library over the whole clusterset, every
+// cluster a source and a consumer, as `kubectl mcs sync` does, and lists
+// the clusters it would skip for lack of the namespace.
+func missingNamespaces(healthy []*clusterState, now time.Time) []MissingNamespace {
+	snap := reconcile.Snapshot{Now: metav1.NewTime(now)}
+	byID := map[string]*clusterState{}
+	for _, st := range healthy {
+		snap.Sources = append(snap.Sources, st.source)
+		snap.Consumers = append(snap.Consumers, st.consumer)
+		byID[st.cluster.ID] = st
+	}
+	var out []MissingNamespace
+	for _, cp := range reconcile.Reconcile(snap).Consumers {
+		ctx := byID[cp.Cluster].cluster.Context
+		for _, m := range cp.MissingNamespaces {
+			out = append(out, MissingNamespace{Cluster: ctx, Namespace: m.Namespace, Services: m.Services,
+				Fix: fmt.Sprintf("kubectl create namespace %s --context %s", m.Namespace, ctx)})
+		}
+	}
+	return out
+}
+
+// exportersOf returns the clusters that export the service, the consumer
+// included (KEP-1645: a cluster's own export is one source of its import).
+func exportersOf(healthy []*clusterState, ns, name string) []*clusterState {
+	var out []*clusterState
+	for _, st := range healthy {
+		if slices.ContainsFunc(st.source.Exports, func(e mcsv1beta1.ServiceExport) bool { return e.Namespace == ns && e.Name == name }) {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// drift runs the sync for one import in memory: if the library would change
+// anything in the consumer, the import is stale, and the fix is the import
+// command that would bring it up to date.
+func drift(healthy []*clusterState, consumer *clusterState, si *mcsv1beta1.ServiceImport, exporters []*clusterState, now time.Time) (bool, string) {
+	key := serviceKey{si.Namespace, si.Name}
+	snap := reconcile.Snapshot{Now: metav1.NewTime(now), Consumers: []reconcile.Consumer{filterConsumer(consumer.consumer, key)}}
+	var from []string
+	for _, st := range exporters {
+		snap.Sources = append(snap.Sources, filterSource(st.source, key))
+		from = append(from, st.cluster.Context)
+	}
+	// Clusters that once exported it but are not in this clusterset view
+	// (or no longer export it) are part of the sync too: their slices go.
+	for _, c := range si.Status.Clusters {
+		if slices.ContainsFunc(snap.Sources, func(s reconcile.Source) bool { return s.ClusterID == c.Cluster }) {
+			continue
+		}
+		if i := slices.IndexFunc(healthy, func(st *clusterState) bool { return st.cluster.ID == c.Cluster }); i >= 0 {
+			snap.Sources = append(snap.Sources, filterSource(healthy[i].source, key))
+			from = append(from, healthy[i].cluster.Context)
+		}
+	}
+	if len(snap.Sources) == 0 {
+		return false, ""
+	}
+	plan := reconcile.Reconcile(snap)
+	stale := len(plan.Problems) > 0
+	for _, ch := range plan.Changes {
+		if ch.Cluster == consumer.cluster.ID && ch.Action != reconcile.ActionUnchanged {
+			stale = true
+		}
+	}
+	if !stale {
+		return false, ""
+	}
+	slices.Sort(from)
+	return true, fmt.Sprintf("kubectl mcs import %s -n %s --from %s --context %s", si.Name, si.Namespace, strings.Join(from, ","), consumer.cluster.Context)
+}
+
+// filterSource and filterConsumer keep one service of what status read,
+// with the snapshot's own scope filters.
+func filterSource(src reconcile.Source, key serviceKey) reconcile.Source {
+	out := snapshot.BuildSource(src.ClusterID, src.Exports, src.Services, src.EndpointSlices, key.scope())
+	out.Unreachable = src.Unreachable
+	return out
+}
+
+func filterConsumer(con reconcile.Consumer, key serviceKey) reconcile.Consumer {
+	return snapshot.BuildConsumer(con.ClusterID, con.Namespaces, con.Imports, con.Services, con.EndpointSlices, key.scope())
+}
+
+// countEndpoints counts a source's endpoints per service (by the
+// kubernetes.io/service-name label), each address once.
+func countEndpoints(slices []discoveryv1.EndpointSlice) map[serviceKey]EndpointCounts {
+	return count(slices, discoveryv1.LabelServiceName)
+}
+
+// countMirrored counts a consumer's mirrored endpoints per imported service.
+func countMirrored(slices []discoveryv1.EndpointSlice) map[serviceKey]EndpointCounts {
+	return count(slices, mcsv1beta1.LabelServiceName)
+}
+
+func count(list []discoveryv1.EndpointSlice, serviceLabel string) map[serviceKey]EndpointCounts {
+	out := map[serviceKey]EndpointCounts{}
+	seen := map[serviceKey]map[string]bool{}
+	for _, s := range list {
+		k := serviceKey{s.Namespace, s.Labels[serviceLabel]}
+		if k.name == "" {
+			continue
+		}
+		if seen[k] == nil {
+			seen[k] = map[string]bool{}
+		}
+		c := out[k]
+		for _, ep := range s.Endpoints {
+			if len(ep.Addresses) == 0 || seen[k][ep.Addresses[0]] {
+				continue
+			}
+			seen[k][ep.Addresses[0]] = true
+			c.Total++
+			if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+				c.Ready++
+			}
+		}
+		out[k] = c
+	}
+	return out
+}
