@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -15,7 +14,6 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/apply"
-	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/engine"
 )
 
@@ -119,22 +117,6 @@ func validateServiceNames(names []string) error {
 		if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
 			return fmt.Errorf("%q is not a valid Service name: %s", name, strings.Join(errs, "; "))
 		}
-	}
-	return nil
-}
-
-// namespaceFlag is the -n the user gave, or "".
-func namespaceFlag(loader *clusterset.Loader) string {
-	if loader.Flags.Namespace == nil {
-		return ""
-	}
-	return *loader.Flags.Namespace
-}
-
-// checkNamespaceScope rejects -n combined with -A.
-func checkNamespaceScope(loader *clusterset.Loader, allNamespaces bool) error {
-	if allNamespaces && namespaceFlag(loader) != "" {
-		return errors.New("give -n NAMESPACE or -A, not both")
 	}
 	return nil
 }

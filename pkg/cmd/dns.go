@@ -23,6 +23,13 @@ import (
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/printers"
 )
 
+// Where a cluster keeps its CoreDNS Corefile (the kubeadm and most
+// distributions' layout), read by dns and resolve.
+const (
+	corednsNamespace = "kube-system"
+	corednsConfigMap = "coredns"
+)
+
 // DNSOptions checks, and on request patches, the consumer's CoreDNS
 // Corefile so it serves clusterset.local (seed step 3).
 type DNSOptions struct {

@@ -315,20 +315,3 @@ func statusOnly(obj *unstructured.Unstructured) *unstructured.Unstructured {
 	}
 	return out
 }
-
-// connectCurrent connects the current context (--context, else the
-// kubeconfig's) and resolves its cluster id.
-func connectCurrent(ctx context.Context, loader *clusterset.Loader) (*clusterset.Cluster, error) {
-	name, err := loader.CurrentContext()
-	if err != nil {
-		return nil, err
-	}
-	c, err := loader.Connect(name)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.ResolveID(ctx); err != nil {
-		return nil, err
-	}
-	return c, nil
-}

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -18,10 +17,6 @@ import (
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
 )
-
-// ClustersEnv is the environment variable that names the clusterset (a
-// comma-separated list of kubeconfig contexts) when --clusters is not given.
-const ClustersEnv = "KUBECTL_MCS_CLUSTERS"
 
 // StatusOptions shows every export and import across a clusterset.
 type StatusOptions struct {
@@ -81,29 +76,6 @@ func (o *StatusOptions) Validate() error {
 		return err
 	}
 	return checkNamespaceScope(o.Loader, o.AllNamespaces)
-}
-
-// clustersetContexts resolves the clusterset and says where it came from.
-func clustersetContexts(loader *clusterset.Loader, flagValue string, given bool, getenv func(string) string) ([]string, string, error) {
-	if given {
-		names, err := clusterset.ParseContextList("clusters", flagValue)
-		return names, "--clusters", err
-	}
-	if env := getenv(ClustersEnv); env != "" {
-		names, err := clusterset.ParseContextList("clusters", env)
-		if err != nil {
-			return nil, "", fmt.Errorf("$%s: %w", ClustersEnv, err)
-		}
-		return names, "$" + ClustersEnv, nil
-	}
-	names, err := loader.Contexts()
-	if err != nil {
-		return nil, "", err
-	}
-	if len(names) == 0 {
-		return nil, "", errors.New("the kubeconfig has no contexts (pass --kubeconfig, or --clusters)")
-	}
-	return names, "all contexts of the kubeconfig", nil
 }
 
 // clusterState is what status read from one cluster.
