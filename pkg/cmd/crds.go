@@ -106,43 +106,59 @@ func (o *CRDsInstallOptions) Run(ctx context.Context, clustersGiven bool) error 
 	return errors.Join(errs...)
 }
 
+// CRDsCheckOptions tells which MCS API versions each cluster serves.
+type CRDsCheckOptions struct {
+	Loader *clusterset.Loader
+	genericiooptions.IOStreams
+
+	Clusters      string
+	clustersGiven bool
+}
+
 func newCmdCRDsCheck(loader *clusterset.Loader, streams genericiooptions.IOStreams) *cobra.Command {
-	var clustersFlag string
+	o := &CRDsCheckOptions{Loader: loader, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "check [--clusters CONTEXT,...]",
 		Short: "Tell which MCS API versions each cluster serves",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			clusters, err := contextsToClusters(cmd.Context(), loader, clustersFlag, cmd.Flags().Changed("clusters"))
-			if err != nil {
-				return err
-			}
-			lines := make([]string, len(clusters))
-			errs := clusterset.ForEach(cmd.Context(), clusters, func(ctx context.Context, c *clusterset.Cluster) error {
-				served, err := servedCRDVersions(ctx, c)
-				if err != nil {
-					return err
-				}
-				if len(served) == 0 {
-					return fmt.Errorf("the MCS CRDs are not installed (install them with: kubectl mcs crds install --context %s)", c.Context)
-				}
-				v, err := c.MCSVersion()
-				if err != nil {
-					return err
-				}
-				lines[slices.Index(clusters, c)] = fmt.Sprintf("%s: MCS API served (%s); kubectl mcs uses %s", c.Context, strings.Join(served, ", "), v)
-				return nil
-			})
-			for i, l := range lines {
-				if errs[i] == nil {
-					fmt.Fprintln(streams.Out, l)
-				}
-			}
-			return errors.Join(errs...)
+			o.clustersGiven = cmd.Flags().Changed("clusters")
+			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVar(&clustersFlag, "clusters", "", "Kubeconfig contexts to check, comma separated (default: the current context).")
+	cmd.Flags().StringVar(&o.Clusters, "clusters", "", "Kubeconfig contexts to check, comma separated (default: the current context).")
 	return cmd
+}
+
+// Run reads every cluster's CRDs in parallel and prints one line each; a
+// cluster without them is an error with the command that installs them.
+func (o *CRDsCheckOptions) Run(ctx context.Context) error {
+	clusters, err := contextsToClusters(ctx, o.Loader, o.Clusters, o.clustersGiven)
+	if err != nil {
+		return err
+	}
+	lines := make([]string, len(clusters))
+	errs := clusterset.ForEach(ctx, clusters, func(ctx context.Context, c *clusterset.Cluster) error {
+		served, err := servedCRDVersions(ctx, c)
+		if err != nil {
+			return err
+		}
+		if len(served) == 0 {
+			return fmt.Errorf("the MCS CRDs are not installed (install them with: kubectl mcs crds install --context %s)", c.Context)
+		}
+		v, err := c.MCSVersion()
+		if err != nil {
+			return err
+		}
+		lines[slices.Index(clusters, c)] = fmt.Sprintf("%s: MCS API served (%s); kubectl mcs uses %s", c.Context, strings.Join(served, ", "), v)
+		return nil
+	})
+	for i, l := range lines {
+		if errs[i] == nil {
+			fmt.Fprintln(o.Out, l)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // servedCRDVersions lists the versions both MCS CRDs serve (from the CRD

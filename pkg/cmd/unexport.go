@@ -44,24 +44,12 @@ func NewCmdUnexport(loader *clusterset.Loader, streams genericiooptions.IOStream
 		Example: templates.Examples(`
 			kubectl mcs unexport mysql -n provider-ns --context cluster1`),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Services = args
-			if err := o.write.complete(cmd); err != nil {
+			if err := o.Complete(cmd, args); err != nil {
 				return err
 			}
-			if len(o.Services) == 0 {
-				return errors.New("name at least one Service to unexport")
-			}
-			if err := validateServiceNames(o.Services); err != nil {
+			if err := o.Validate(); err != nil {
 				return err
 			}
-			if err := o.write.validate(); err != nil {
-				return err
-			}
-			var err error
-			if o.cluster, err = connectCurrent(cmd.Context(), o.Loader); err != nil {
-				return err
-			}
-			o.namespace = o.cluster.Namespace
 			return o.Run(cmd.Context())
 		},
 	}
@@ -70,9 +58,30 @@ func NewCmdUnexport(loader *clusterset.Loader, streams genericiooptions.IOStream
 	return cmd
 }
 
+// Complete parses the flags; nothing is contacted yet.
+func (o *UnexportOptions) Complete(cmd *cobra.Command, args []string) error {
+	o.Services = args
+	return o.write.complete(cmd)
+}
+
+// Validate checks the arguments before anything is read.
+func (o *UnexportOptions) Validate() error {
+	if len(o.Services) == 0 {
+		return errors.New("name at least one Service to unexport")
+	}
+	if err := validateServiceNames(o.Services); err != nil {
+		return err
+	}
+	return o.write.validate()
+}
+
 // Run checks every named export before deleting any.
 func (o *UnexportOptions) Run(ctx context.Context) error {
-	c := o.cluster
+	c, err := connectCurrent(ctx, o.Loader)
+	if err != nil {
+		return err
+	}
+	o.cluster, o.namespace = c, c.Namespace
 	gvr, err := c.MCSResource(clusterset.ServiceExports)
 	if err != nil {
 		return err
