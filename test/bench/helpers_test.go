@@ -28,12 +28,7 @@ type counts struct {
 	reads, writes map[string]int64
 }
 
-func (c counts) totalWrites() (n int64) {
-	for _, w := range c.writes {
-		n += w
-	}
-	return n
-}
+func (c counts) totalWrites() int64 { return pluginrun.Result{Writes: c.writes}.TotalWrites() }
 
 // mcs runs `kubectl mcs ARGS` in-process through the real command tree and
 // counts its requests per cluster; a failure ends the test.

@@ -34,9 +34,5 @@ func run(m *testing.M) int {
 }
 
 func needClusters(t *testing.T) *localcluster.Set {
-	t.Helper()
-	if clusters == nil {
-		t.Skip("bench needs local clusters (not started in -short mode)")
-	}
-	return clusters
+	return pluginrun.NeedClusters(t, clusters, "bench")
 }

@@ -18,10 +18,4 @@ var clusters *localcluster.Set
 func TestMain(m *testing.M) { os.Exit(pluginrun.Main(m, "e2e", 3, &clusters)) }
 
 // needClusters skips in -short mode, where TestMain started nothing.
-func needClusters(t *testing.T) *localcluster.Set {
-	t.Helper()
-	if clusters == nil {
-		t.Skip("e2e needs local clusters (not started in -short mode)")
-	}
-	return clusters
-}
+func needClusters(t *testing.T) *localcluster.Set { return pluginrun.NeedClusters(t, clusters, "e2e") }

@@ -66,10 +66,4 @@ func (r pluginRun) mustFail(t *testing.T, fragments ...string) pluginRun {
 	return r
 }
 
-func (r pluginRun) totalWrites() int64 {
-	var n int64
-	for _, w := range r.writes {
-		n += w
-	}
-	return n
-}
+func (r pluginRun) totalWrites() int64 { return pluginrun.Result{Writes: r.writes}.TotalWrites() }

@@ -41,3 +41,13 @@ func Main(m *testing.M, name string, n int, set **localcluster.Set) int {
 	fmt.Fprintf(os.Stderr, "%s: %d clusters up in %s\n", name, n, time.Since(start).Round(time.Millisecond))
 	return m.Run()
 }
+
+// NeedClusters returns the clusters Main started, or skips the test in
+// -short mode, where Main started none.
+func NeedClusters(t testing.TB, set *localcluster.Set, name string) *localcluster.Set {
+	t.Helper()
+	if set == nil {
+		t.Skip(name + " needs local clusters (not started in -short mode)")
+	}
+	return set
+}
