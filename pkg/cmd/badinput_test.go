@@ -29,6 +29,16 @@ func TestBadInputBeforeAnyRequest(t *testing.T) {
 		{"status: invalid Service name", []string{"status", "web.x", "-n", "p", "--clusters", "cluster1,cluster2"}, []string{`"web.x" is not a valid Service name`}},
 		{"resolve: empty label", []string{"resolve", "mysql-0..x"}, []string{"label 2 is empty", "give a pod hostname"}},
 		{"dns: --dry-run without --patch", []string{"dns", "--dry-run=client"}, []string{"--dry-run only applies with --patch"}},
+		{"empty entry in --from", []string{"import", "web", "-n", "p", "--from", "cluster1,,cluster2", "--context", "cluster2"}, []string{"--from", "empty entry"}},
+		{"duplicate in --from", []string{"import", "web", "-n", "p", "--from", "cluster1,cluster1", "--context", "cluster2"}, []string{"--from", "twice"}},
+		{"empty --from", []string{"import", "web", "-n", "p", "--from", "", "--context", "cluster2"}, []string{"--from is empty"}},
+		{"no --from", []string{"import", "web", "-n", "p", "--context", "cluster2"}, []string{"--from is required"}},
+		{"malformed --clusters", []string{"status", "-A", "--clusters", ",cluster1"}, []string{"--clusters", "empty entry"}},
+		{"-n with -A", []string{"import", "-A", "-n", "p", "--from", "cluster1", "--context", "cluster2"}, []string{"-n NAMESPACE or -A"}},
+		{"bad --dry-run", []string{"export", "web", "-n", "p", "--dry-run=maybe"}, []string{"dry-run"}},
+		{"bad --output", []string{"import", "web", "-n", "p", "--from", "cluster1", "--context", "cluster2", "-o", "wide"}, []string{`--output "wide" is not supported`}},
+		{"--watch with --dry-run", []string{"sync", "-n", "p", "--clusters", "cluster1,cluster2", "--watch", "--dry-run=client"}, []string{"cannot be combined with --dry-run"}},
+		{"--stale-ttl without --watch", []string{"sync", "-n", "p", "--clusters", "cluster1,cluster2", "--stale-ttl", "1m"}, []string{"--stale-ttl only applies with --watch"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
