@@ -63,7 +63,7 @@ func NewCmdStatus(loader *clusterset.Loader, streams genericiooptions.IOStreams)
 	}
 	cmd.Flags().StringVar(&o.Clusters, "clusters", "", "Kubeconfig contexts of the clusterset, comma separated (default $"+ClustersEnv+", else all contexts).")
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Show services of every namespace.")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml.")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: wide, json, yaml, or a picture of the clusterset: dot (Graphviz: -o dot | dot -Tsvg) or mermaid.")
 	return cmd
 }
 
@@ -72,7 +72,7 @@ func (o *StatusOptions) Validate() error {
 	if err := validateServiceNames(o.Services); err != nil {
 		return err
 	}
-	if err := validateOutput("status", o.Output, "wide", "json", "yaml"); err != nil {
+	if err := validateOutput("status", o.Output, "wide", "json", "yaml", "dot", "mermaid"); err != nil {
 		return err
 	}
 	return checkNamespaceScope(o.Loader, o.AllNamespaces)
@@ -114,6 +114,14 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		}
 	}
 	switch {
+	case o.Output == "dot":
+		if err := printStatusDot(o.Out, report); err != nil {
+			return err
+		}
+	case o.Output == "mermaid":
+		if err := printStatusMermaid(o.Out, report); err != nil {
+			return err
+		}
 	case o.Output == "json" || o.Output == "yaml":
 		if err := printers.Structured(o.Out, o.Output, report); err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -70,12 +71,39 @@ func TestStatusGolden(t *testing.T) {
 			golden(t, filepath.Join(dir, "table.txt"), table.Bytes())
 			golden(t, filepath.Join(dir, "wide.txt"), wide.Bytes())
 			golden(t, filepath.Join(dir, "status.json"), js.Bytes())
+			var dot, mermaid bytes.Buffer
+			if err := printStatusDot(&dot, report); err != nil {
+				t.Fatal(err)
+			}
+			if err := printStatusMermaid(&mermaid, report); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join(dir, "status.dot"), dot.Bytes())
+			golden(t, filepath.Join(dir, "status.mmd"), mermaid.Bytes())
+			checkDot(t, dot.Bytes())
 			// Same input, same bytes.
 			var again bytes.Buffer
 			if err := printStatusTable(&again, buildStatus(states, now), false, scope, now); err != nil || again.String() != table.String() {
 				t.Errorf("status is not deterministic (err %v)", err)
 			}
 		})
+	}
+}
+
+// checkDot has Graphviz itself parse and lay out the picture, where it is
+// installed (.ci/run installs it), so the dot output is proven to draw.
+func checkDot(t *testing.T, dot []byte) {
+	t.Helper()
+	bin, err := exec.LookPath("dot")
+	if err != nil {
+		t.Log("Graphviz (dot) is not installed: the picture is checked against its golden file only")
+		return
+	}
+	cmd := exec.Command(bin, "-Tsvg")
+	cmd.Stdin = bytes.NewReader(dot)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("<svg")) {
+		t.Errorf("dot -Tsvg refused the picture: %v\n%s", err, out)
 	}
 }
 
