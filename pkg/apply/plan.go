@@ -244,6 +244,11 @@ func (x *Executor) write(ctx context.Context, w *Writer, gvr schema.GroupVersion
 			"status":   u.Object["status"],
 		}}
 		out, err := w.ApplyStatus(ctx, gvr, withStatus)
+		if x.DryRun == cmdutil.DryRunServer && apierrors.IsNotFound(err) {
+			// A new import: its create was only simulated, so the status
+			// subresource has no object to apply to. Shown as rendered.
+			return u, nil
+		}
 		if err != nil || x.DryRun == cmdutil.DryRunClient {
 			return u, err
 		}
