@@ -32,6 +32,15 @@ func TestSyncOnceEveryClusterImports(t *testing.T) {
 	}
 	exportWeb(ctx, t, set, exporter, ns)
 
+	// A server dry run of the new imports: the API servers check every
+	// object, nothing is stored.
+	dry := kubectlMCS(t, set.Kubeconfig, "sync", "-n", ns, "--clusters", "cluster1,cluster2,cluster3", "--dry-run=server").mustSucceed(t)
+	if !strings.Contains(dry.stdout, "cluster2: serviceimport.multicluster.x-k8s.io/web created (server dry run)") {
+		t.Errorf("sync --dry-run=server output:\n%s", dry.stdout)
+	}
+	if _, err := getServiceImportErr(ctx, other, ns, "web"); err == nil {
+		t.Errorf("sync --dry-run=server stored a ServiceImport in cluster2")
+	}
 	first := kubectlMCS(t, set.Kubeconfig, "sync", "-n", ns, "--clusters", "cluster1,cluster2,cluster3").mustSucceed(t)
 	for _, want := range []string{"cluster3: not imported: sync-once/web", "kubectl create namespace sync-once --context cluster3"} {
 		if !strings.Contains(first.stderr, want) {
