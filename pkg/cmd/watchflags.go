@@ -23,6 +23,7 @@ type watchFlags struct {
 	LeaseName      string
 	Identity       string
 	HealthAddr     string
+	MetricsAddr    string
 }
 
 func addWatchFlags(cmd *cobra.Command, f *watchFlags) {
@@ -33,10 +34,11 @@ func addWatchFlags(cmd *cobra.Command, f *watchFlags) {
 	cmd.Flags().StringVar(&f.LeaseName, "leader-elect-name", "kubectl-mcs", "Name of the leader election Lease.")
 	cmd.Flags().StringVar(&f.Identity, "leader-elect-identity", "", "Identity in the Lease (default hostname and process id).")
 	cmd.Flags().StringVar(&f.HealthAddr, "health-addr", "", "With --watch: serve /healthz and /readyz on this address (e.g. :8080).")
+	cmd.Flags().StringVar(&f.MetricsAddr, "metrics-addr", "", "With --watch: serve Prometheus metrics on /metrics at this address (e.g. :9090; the same listener as --health-addr when both name one address).")
 }
 
 func (f *watchFlags) validate(cmd *cobra.Command) error {
-	for _, name := range []string{"stale-ttl", "leader-elect", "leader-elect-namespace", "leader-elect-name", "leader-elect-identity", "health-addr"} {
+	for _, name := range []string{"stale-ttl", "leader-elect", "leader-elect-namespace", "leader-elect-name", "leader-elect-identity", "health-addr", "metrics-addr"} {
 		if cmd.Flags().Changed(name) && !f.Watch {
 			return fmt.Errorf("--%s only applies with --watch", name)
 		}
@@ -48,6 +50,7 @@ func (f *watchFlags) validate(cmd *cobra.Command) error {
 func (f *watchFlags) run(ctx context.Context, opts controller.Options) error {
 	opts.StaleTTL = f.StaleTTL
 	opts.HealthAddr = f.HealthAddr
+	opts.MetricsAddr = f.MetricsAddr
 	if f.LeaderElect {
 		id := f.Identity
 		if id == "" {

@@ -3,6 +3,9 @@
 // service; each key is one engine.Sync of that service over every consumer,
 // read from the caches, the same function `kubectl mcs import` and `sync`
 // run once, so the watch mode and the on-demand mode can never disagree.
+// It tells what it does three ways: a log line per decision, Kubernetes
+// Events on the objects a change concerns (events.go), and Prometheus
+// metrics (observe.go, package metrics).
 package controller
 
 import (
@@ -10,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -26,12 +30,14 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/apply"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/engine"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/metrics"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
 )
@@ -59,6 +65,9 @@ type Options struct {
 	LeaderElection *LeaderElection
 	// HealthAddr, if set, serves /healthz and /readyz there.
 	HealthAddr string
+	// MetricsAddr, if set, serves the Prometheus metrics on /metrics there
+	// (on the same listener as HealthAddr when both are one address).
+	MetricsAddr string
 	// Workers is the number of keys synced at once.
 	Workers int
 	Now     func() time.Time
@@ -88,6 +97,9 @@ type clusterWatch struct {
 	expired          bool
 	consumer, source bool
 	starters         []func(<-chan struct{})
+	// recorder writes Events about this cluster's objects into it (set
+	// while Run runs).
+	recorder record.EventRecorder
 }
 
 // key is the unit of work: one service, synced into every consumer at
@@ -112,6 +124,20 @@ type Controller struct {
 	// skipped are the (cluster, namespace) pairs already reported as
 	// missing a namespace: said once, not at every resync.
 	skipped map[[2]string]bool
+
+	metrics *metrics.Metrics
+	seenMu  sync.Mutex
+	// seen holds, per key, when a source EndpointSlice change was first
+	// seen and not yet synced (the start of endpoint_propagation_seconds).
+	seen map[key]time.Time
+	// failures holds the last sync error of each key reported as an Event,
+	// so a retried failure is reported once, not at every retry.
+	failuresMu sync.Mutex
+	failures   map[key]string
+	// conditions holds the export conditions this process wrote last, by
+	// export (events.go).
+	conditionsMu sync.Mutex
+	conditions   map[exportKey]writtenConditions
 }
 
 // New builds the informers; nothing is contacted until Run.
@@ -129,11 +155,16 @@ func New(opts Options) (*Controller, error) {
 		opts.ProbeInterval = 2 * time.Second
 	}
 	c := &Controller{
-		opts:    opts,
-		watches: map[string]*clusterWatch{},
-		queue:   workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[key]()),
-		skipped: map[[2]string]bool{},
+		opts:       opts,
+		watches:    map[string]*clusterWatch{},
+		skipped:    map[[2]string]bool{},
+		seen:       map[key]time.Time{},
+		failures:   map[key]string{},
+		conditions: map[exportKey]writtenConditions{},
 	}
+	c.metrics = metrics.New(c.metricsState)
+	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[key](),
+		workqueue.TypedRateLimitingQueueConfig[key]{Name: metrics.QueueName, MetricsProvider: c.metrics.QueueMetrics()})
 	for _, cl := range append(slices.Clone(opts.Sources), opts.Consumers...) {
 		w := c.watches[cl.ID]
 		if w == nil {
@@ -186,7 +217,9 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 		c.handle(w.exports, func(obj any) []key { m := objectMeta(obj); return c.keyOf(m.Namespace, m.Name) })
 		c.handle(w.slices, func(obj any) []key {
 			m := objectMeta(obj)
-			return c.keyOf(m.Namespace, m.Labels[discoveryv1.LabelServiceName])
+			keys := c.keyOf(m.Namespace, m.Labels[discoveryv1.LabelServiceName])
+			c.markSeen(keys)
+			return keys
 		})
 	}
 	if w.consumer {
@@ -288,11 +321,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer c.queue.ShutDown()
-	if c.opts.HealthAddr != "" {
-		srv := c.healthServer()
-		go func() { _ = srv.ListenAndServe() }()
-		defer srv.Close()
+	stopServing, err := c.serve()
+	if err != nil {
+		return err
 	}
+	defer stopServing()
+	defer c.startEvents()()
 	var hasSynced []cache.InformerSynced
 	for _, w := range c.watches {
 		for _, start := range w.starters {
@@ -319,6 +353,10 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 func (c *Controller) runWorkers(ctx context.Context) {
+	// What this process wrote while it led before may have changed since.
+	c.conditionsMu.Lock()
+	clear(c.conditions)
+	c.conditionsMu.Unlock()
 	c.leading.Store(true)
 	for _, k := range c.allKeys() {
 		c.queue.Add(k)
@@ -385,9 +423,11 @@ func (c *Controller) processNext(ctx context.Context) bool {
 			return false
 		}
 		c.logf("%s/%s: %v (retrying)", k.namespace, k.service, err)
+		c.syncFailedEvent(k, err)
 		c.queue.AddRateLimited(k)
 		return true
 	}
+	c.syncSucceeded(k)
 	c.queue.Forget(k)
 	return true
 }
@@ -397,17 +437,34 @@ func (c *Controller) processNext(ctx context.Context) bool {
 // its endpoints are kept, and the sync of the others goes on.
 func (c *Controller) sync(ctx context.Context, k key) error {
 	c.syncs.Add(1)
+	seen, changed := c.takeSeen(k)
+	before := c.cachedExports(k)
+	start := time.Now()
 	report, err := c.engine.Sync(ctx, snapshot.Scope{Namespace: k.namespace, Services: []string{k.service}})
+	var unreachable *engine.UnreachableError
+	result := metrics.ResultSuccess
+	switch {
+	case errors.As(err, &unreachable):
+		result, err = metrics.ResultPartial, nil
+	case err != nil:
+		result = metrics.ResultError
+	}
+	c.metrics.ObserveSync(time.Since(start), result)
 	for _, r := range report.Results {
 		if r.Action != apply.Unchanged {
 			c.logf("%s: %s", r.Cluster, r)
 		}
 	}
-	c.reportSkipped(report.Skipped)
-	var unreachable *engine.UnreachableError
-	if errors.As(err, &unreachable) {
-		return nil
+	c.countWrites(report)
+	if changed {
+		c.observePropagation(report, seen)
+		if err != nil {
+			// The retry goes on measuring from the first sighting.
+			c.restoreSeen(k, seen)
+		}
 	}
+	c.exportConditionEvents(before, report)
+	c.reportSkipped(report.Skipped)
 	return err
 }
 
@@ -521,24 +578,28 @@ func (c *Controller) probe(ctx context.Context) {
 				return
 			}
 			now := c.opts.Now()
-			changed := false
+			var change sourceChange
 			w.mu.Lock()
+			since := w.unreachableSince
 			switch {
 			case err != nil && w.unreachableSince.IsZero():
-				w.unreachableSince, w.unreachableErr, changed = now, w.cluster.Wrap(err), true
+				w.unreachableSince, w.unreachableErr, change = now, w.cluster.Wrap(err), sourceUnreachable
 				if !clusterset.Unreachable(w.unreachableErr) {
 					w.unreachableErr = w.cluster.Errorf("not ready: %w", context.DeadlineExceeded)
 				}
 				c.logf("%s: unreachable (%v); keeping its endpoints for up to %s", id, errors.Unwrap(err), c.opts.StaleTTL)
 			case err != nil && w.source && !w.expired && c.opts.StaleTTL > 0 && now.Sub(w.unreachableSince) >= c.opts.StaleTTL:
-				w.expired, changed = true, true
+				w.expired, change = true, sourceExpired
 				c.logf("%s: unreachable since %s, past the %s TTL: removing its endpoints", id, w.unreachableSince.UTC().Format(time.RFC3339), c.opts.StaleTTL)
 			case err == nil && !w.unreachableSince.IsZero():
 				c.logf("%s: reachable again after %s", id, now.Sub(w.unreachableSince).Round(time.Second))
-				w.unreachableSince, w.unreachableErr, w.expired, changed = time.Time{}, nil, false, true
+				w.unreachableSince, w.unreachableErr, w.expired, change = time.Time{}, nil, false, sourceReachable
 			}
 			w.mu.Unlock()
-			if changed && c.leading.Load() {
+			if change != sourceUnchanged && c.leading.Load() {
+				// Before the syncs: the endpoints the events count are
+				// still there.
+				c.sourceEvents(w, change, now.Sub(since), err)
 				for _, k := range c.allKeys() {
 					c.queue.Add(k)
 				}
@@ -547,15 +608,52 @@ func (c *Controller) probe(ctx context.Context) {
 	}
 }
 
-func (c *Controller) healthServer() *http.Server {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !c.synced.Load() {
-			http.Error(w, "caches not synced\n", http.StatusServiceUnavailable)
-			return
+// serve listens on --health-addr (/healthz, /readyz) and --metrics-addr
+// (/metrics), one listener when both name the same address, and returns
+// what stops them. An address that cannot be listened on is an error
+// before anything is watched, rather than a probe failing later.
+func (c *Controller) serve() (stop func(), err error) {
+	muxes := map[string]*http.ServeMux{}
+	var addrs []string
+	mux := func(addr string) *http.ServeMux {
+		if muxes[addr] == nil {
+			muxes[addr] = http.NewServeMux()
+			addrs = append(addrs, addr)
 		}
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	return &http.Server{Addr: c.opts.HealthAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		return muxes[addr]
+	}
+	paths := map[string][]string{}
+	if a := c.opts.HealthAddr; a != "" {
+		mux(a).HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+		mux(a).HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if !c.synced.Load() {
+				http.Error(w, "caches not synced\n", http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = io.WriteString(w, "ok\n")
+		})
+		paths[a] = append(paths[a], "/healthz", "/readyz")
+	}
+	if a := c.opts.MetricsAddr; a != "" {
+		mux(a).Handle("/metrics", c.metrics.Handler())
+		paths[a] = append(paths[a], "/metrics")
+	}
+	var servers []*http.Server
+	stop = func() {
+		for _, s := range servers {
+			_ = s.Close()
+		}
+	}
+	for _, addr := range addrs {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("serving %s: %w", strings.Join(paths[addr], ", "), err)
+		}
+		srv := &http.Server{Handler: muxes[addr], ReadHeaderTimeout: 5 * time.Second}
+		servers = append(servers, srv)
+		go func() { _ = srv.Serve(l) }()
+		c.logf("serving %s on %s", strings.Join(paths[addr], ", "), l.Addr())
+	}
+	return stop, nil
 }

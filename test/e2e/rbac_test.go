@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,9 +22,10 @@ import (
 	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
 )
 
-// TestLeastPrivilege runs export, import and status as a user bound to
-// exactly the shipped ClusterRoles, then removes one rule and expects a
-// clear refusal before anything is written.
+// TestLeastPrivilege runs export, import, status and a short import
+// --watch (informers, Events in both clusters) as a user bound to exactly
+// the shipped ClusterRoles, then removes one rule and expects a clear
+// refusal before anything is written.
 func TestLeastPrivilege(t *testing.T) {
 	set := needClusters(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -52,7 +54,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: %[2]s}]
 			}
 		}
 	}
-	if _, err := provider.Create(ctx, ns, []byte(namespaceManifest(ns)+manyServices(3, 2, 3))); err != nil {
+	if _, err := provider.Create(ctx, ns, []byte(namespaceManifest(ns)+manyServices(4, 2, 3))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := consumer.Create(ctx, ns, []byte(namespaceManifest(ns))); err != nil {
@@ -69,6 +71,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: %[2]s}]
 	if got := tableRow(t, status.stdout, "db-0")["IMPORTED IN"]; got != "cluster2" {
 		t.Errorf("status as %s: IMPORTED IN %q, want cluster2", user, got)
 	}
+	watchAsUser(ctx, t, kubeconfig, provider, consumer, ns, "db-3")
 
 	// Without the right to write EndpointSlices, import refuses up front.
 	patch := `{"rules":[
@@ -139,4 +142,56 @@ func TestVerboseLogsHideTokens(t *testing.T) {
 	if strings.Contains(string(out), token) || strings.Contains(string(out), token[:20]) {
 		t.Errorf("-v=9 output contains the bearer token")
 	}
+}
+
+// watchAsUser runs `import SERVICE --watch` as the bound user from cluster1
+// into cluster2, cluster1 being reached through a proxy (context
+// rbac-source): the informers need list and watch (view role); the export's
+// conditions bring an Event in cluster1 (provider role); closing the proxy
+// makes the source unreachable, an Event on the ServiceImport in cluster2
+// (consumer role). An Event reported by kubectl-mcs can only have been
+// written by the user.
+func watchAsUser(ctx context.Context, t *testing.T, kubeconfig string, provider, consumer *localcluster.Cluster, ns, svc string) {
+	t.Helper()
+	proxy := startTCPProxy(t, strings.TrimPrefix(provider.Server, "https://"))
+	cfg, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := cfg.Clusters[provider.Name].DeepCopy()
+	src.Server = "https://" + proxy.Addr()
+	cfg.Clusters["rbac-source"] = src
+	cfg.Contexts["rbac-source"] = &clientcmdapi.Context{Cluster: "rbac-source", AuthInfo: cfg.Contexts[provider.Name].AuthInfo, Namespace: "default"}
+	watchConfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, watchConfig); err != nil {
+		t.Fatal(err)
+	}
+	kubectlMCS(t, kubeconfig, "export", svc, "-n", ns, "--context", provider.Name).mustSucceed(t)
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	done := make(chan pluginRun, 1)
+	go func() {
+		done <- kubectlMCSWatch(watchCtx, t, watchConfig, "import", svc, "-n", ns, "--from", "rbac-source", "--context", consumer.Name, "--watch")
+	}()
+	defer func() {
+		stopWatch()
+		select {
+		case run := <-done:
+			if run.code != 0 || strings.Contains(run.stderr, "forbidden") {
+				t.Errorf("the watch as the bound user exited %d:\n%s", run.code, headTail(run.stderr, 20))
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("the watch did not stop within 30s of its cancellation")
+		}
+	}()
+	eventually(ctx, t, 60*time.Second, "the watch as the bound user imports "+svc, func() (bool, string) {
+		si, err := getServiceImportErr(ctx, consumer, ns, svc)
+		if err != nil {
+			return false, err.Error()
+		}
+		return slices.Equal(clustersOf(si), []string{"rbac-source"}), fmt.Sprint(clustersOf(si))
+	})
+	waitEvent(ctx, t, provider, ns, "ServiceExport", svc, corev1.EventTypeNormal, "NoConflicts")
+	proxy.Close()
+	waitEvent(ctx, t, consumer, ns, "ServiceImport", svc, corev1.EventTypeWarning, "SourceUnreachable")
 }
