@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -361,11 +364,37 @@ func benchPropagation(t *testing.T, set *localcluster.Set, r *report) {
 		oneShot = append(oneShot, time.Since(start))
 	}
 
-	// Watch mode: one import --watch in the background; 20 endpoint changes
-	// in the source, each timed until the consumer's mirrored slice has it.
+	// Watch mode, without then with --metrics-addr: what serving metrics
+	// (and timing every propagation) costs.
+	plain := watchPropagation(ctx, t, set, bin, 0)
+	metered := watchPropagation(ctx, t, set, bin, 1000)
+	r.p("### 6. Propagation")
+	r.p("")
+	r.p("| path | median | max | runs |")
+	r.p("|---|---|---|---|")
+	r.p("| `export` → `import` → the consumer's CoreDNS answers `<host>.cluster1.<svc>.<ns>.svc.clusterset.local` | %s | %s | %d |", ms(median(oneShot)), ms(maxOf(oneShot)), runs)
+	r.p("| `import --watch`: endpoint change in the source → consumer's EndpointSlice updated | %s | %s | %d |", ms(median(plain)), ms(maxOf(plain)), len(plain))
+	r.p("| the same with `--metrics-addr` (metrics served and scraped once a second) | %s | %s | %d |", ms(median(metered)), ms(maxOf(metered)), len(metered))
+	r.p("")
+}
+
+// watchPropagation runs one `import db-0 --watch` in the background and
+// times 20 endpoint changes in the source until the consumer's mirrored
+// slice has each. With firstIP > 0 the watch also serves /metrics, which
+// is scraped every second while the changes run; firstIP keeps the runs'
+// endpoint addresses apart.
+func watchPropagation(ctx context.Context, t *testing.T, set *localcluster.Set, bin string, firstIP int) []time.Duration {
+	ns := "bench-prop"
+	provider, consumer := set.Cluster("cluster1"), set.Cluster("cluster5")
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
-	w := exec.CommandContext(wctx, bin, "import", "db-0", "-n", ns, "--from", "cluster1", "--context", "cluster5", "--watch")
+	args := []string{"import", "db-0", "-n", ns, "--from", "cluster1", "--context", "cluster5", "--watch"}
+	metricsAddr := ""
+	if firstIP > 0 {
+		metricsAddr = freeAddr(t)
+		args = append(args, "--metrics-addr", metricsAddr)
+	}
+	w := exec.CommandContext(wctx, bin, args...)
 	w.Env = append(os.Environ(), "KUBECONFIG="+set.Kubeconfig)
 	w.Cancel = func() error { return w.Process.Signal(os.Interrupt) }
 	w.WaitDelay = 5 * time.Second
@@ -373,6 +402,18 @@ func benchPropagation(t *testing.T, set *localcluster.Set, r *report) {
 	w.Stdout, w.Stderr = &wlog, &wlog
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
+	}
+	defer func() { wcancel(); _ = w.Wait() }()
+	if metricsAddr != "" {
+		go func() {
+			for wctx.Err() == nil {
+				if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				time.Sleep(time.Second)
+			}
+		}()
 	}
 	mirrored := func(ip string) bool {
 		list, err := consumer.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: "multicluster.kubernetes.io/service-name=db-0"})
@@ -403,16 +444,15 @@ func benchPropagation(t *testing.T, set *localcluster.Set, r *report) {
 	}
 	time.Sleep(time.Second) // informers settled
 	const changes = 20
-	var watchDelays []time.Duration
+	var delays []time.Duration
 	slices := provider.Client.DiscoveryV1().EndpointSlices(ns)
 	for i := range changes {
 		s, err := slices.Get(ctx, "db-0-hand", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ip := endpointIP(3, 1000+i)
-		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{ip}, Hostname: ptr(fmt.Sprintf("db-0-w%d", i)), Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}})
-		start := time.Now()
+		ip := endpointIP(3, 1000+firstIP+i)
+		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{ip}, Hostname: ptr(fmt.Sprintf("db-0-w%d", firstIP+i)), Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}})
 		if _, err := slices.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -420,23 +460,20 @@ func benchPropagation(t *testing.T, set *localcluster.Set, r *report) {
 		if !ok {
 			t.Fatalf("change %d not mirrored within 30s:\n%s", i, wlog.String())
 		}
-		_ = start
-		watchDelays = append(watchDelays, d)
+		delays = append(delays, d)
 		time.Sleep(200 * time.Millisecond)
 	}
-	wcancel()
-	_ = w.Wait()
-	maxD := watchDelays[0]
-	for _, d := range watchDelays {
-		maxD = max(maxD, d)
+	return delays
+}
+
+// freeAddr is a loopback address with a port free at the time of asking.
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	r.p("### 6. Propagation")
-	r.p("")
-	r.p("| path | median | max | runs |")
-	r.p("|---|---|---|---|")
-	r.p("| `export` → `import` → the consumer's CoreDNS answers `<host>.cluster1.<svc>.<ns>.svc.clusterset.local` | %s | %s | %d |", ms(median(oneShot)), ms(maxOf(oneShot)), runs)
-	r.p("| `import --watch`: endpoint change in the source → consumer's EndpointSlice updated | %s | %s | %d |", ms(median(watchDelays)), ms(maxD), changes)
-	r.p("")
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func maxOf(ds []time.Duration) time.Duration {

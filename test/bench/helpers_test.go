@@ -107,8 +107,9 @@ func endpointIP(cluster, n int) string {
 	return fmt.Sprintf("198.18.%d.%d", base+n/250, n%250+1)
 }
 
-// workload creates, in namespace ns of c, n headless selector-less Services
-// db-0..db-(n-1), each with one hand-made EndpointSlice of `endpoints`
+// workload creates, in namespace ns of c, n selector-less Services
+// db-0..db-(n-1) (every other one headless, the rest ClusterIP), each with
+// one hand-made EndpointSlice of `endpoints`
 // ready endpoints with hostnames (as faults_test.go's manyServices, with
 // typed clients in parallel so 10,000 endpoints take seconds).
 func workload(ctx context.Context, t testing.TB, c *localcluster.Cluster, ns string, n, endpoints, cluster int) {
