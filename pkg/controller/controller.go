@@ -500,12 +500,12 @@ func (r cacheReader) ReadSource(_ context.Context, cl *clusterset.Cluster, scope
 	case unreachable != nil:
 		return reconcile.Source{ClusterID: cl.ID}, unreachable
 	}
-	exports, err := typedList[mcsv1beta1.ServiceExport](w.exports, scope.Namespace)
+	exports, err := typedList[mcsv1beta1.ServiceExport](w.exports, scope)
 	if err != nil {
 		return reconcile.Source{ClusterID: cl.ID}, cl.Errorf("ServiceExport in the cache: %w", err)
 	}
-	services, _ := typedList[corev1.Service](w.services, scope.Namespace)
-	endpoints, _ := typedList[discoveryv1.EndpointSlice](w.slices, scope.Namespace)
+	services, _ := typedList[corev1.Service](w.services, scope)
+	endpoints, _ := typedList[discoveryv1.EndpointSlice](w.slices, scope)
 	return snapshot.BuildSource(cl.ID, exports, services, endpoints, scope), nil
 }
 
@@ -522,30 +522,35 @@ func (r cacheReader) ReadConsumer(_ context.Context, cl *clusterset.Cluster, sco
 		namespaces = append(namespaces, objectMeta(obj).Name)
 	}
 	slices.Sort(namespaces)
-	imports, err := typedList[mcsv1beta1.ServiceImport](w.imports, scope.Namespace)
+	imports, err := typedList[mcsv1beta1.ServiceImport](w.imports, scope)
 	if err != nil {
 		return reconcile.Consumer{ClusterID: cl.ID}, cl.Errorf("ServiceImport in the cache: %w", err)
 	}
-	services, _ := typedList[corev1.Service](w.services, scope.Namespace)
-	endpoints, _ := typedList[discoveryv1.EndpointSlice](w.ownSlices, scope.Namespace)
+	services, _ := typedList[corev1.Service](w.services, scope)
+	endpoints, _ := typedList[discoveryv1.EndpointSlice](w.ownSlices, scope)
 	return snapshot.BuildConsumer(cl.ID, namespaces, imports, services, endpoints, scope), nil
 }
 
-// typedList copies the objects of one namespace from an informer into
-// typed values (dynamic ones converted from unstructured). A key's sync
-// needs one namespace, so the namespace index keeps it from walking, and
-// converting, every cached object of the cluster. An object that does not
-// convert is an error, never silently left out: a ServiceExport dropped
-// that way would get its imports deleted.
-func typedList[T any](inf cache.SharedIndexInformer, namespace string) ([]T, error) {
-	objs, err := inf.GetIndexer().ByIndex(cache.NamespaceIndex, namespace)
-	if err != nil || namespace == "" {
+// typedList copies the objects of the scope's namespace from an informer
+// into typed values (dynamic ones, the MCS objects, converted from
+// unstructured). A key's sync needs one namespace, so the namespace index
+// keeps it from walking, and converting, every cached object of the
+// cluster; MCS objects are named after their service, so only those of
+// the scope's services are converted. An object that does not convert is
+// an error that stops the sync of its service, never silently left out: a
+// ServiceExport dropped that way would get its imports deleted.
+func typedList[T any](inf cache.SharedIndexInformer, scope snapshot.Scope) ([]T, error) {
+	objs, err := inf.GetIndexer().ByIndex(cache.NamespaceIndex, scope.Namespace)
+	if err != nil || scope.Namespace == "" {
 		objs = inf.GetStore().List()
 	}
 	out := make([]T, 0, len(objs))
 	for _, obj := range objs {
 		switch o := obj.(type) {
 		case *unstructured.Unstructured:
+			if !scope.Wants(o.GetName()) {
+				continue
+			}
 			var t T
 			if err := apply.FromUnstructured(o, &t); err != nil {
 				return nil, fmt.Errorf("decoding %s/%s: %w", o.GetNamespace(), o.GetName(), err)

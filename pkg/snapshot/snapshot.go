@@ -27,13 +27,14 @@ type Scope struct {
 	Services  []string
 }
 
-func (s Scope) wants(name string) bool {
+// Wants says whether the scope covers a service of that name.
+func (s Scope) Wants(name string) bool {
 	return len(s.Services) == 0 || slices.Contains(s.Services, name)
 }
 
 func (s Scope) coversNamespace(ns string) bool { return s.Namespace == "" || s.Namespace == ns }
 
-func (s Scope) covers(ns, name string) bool { return s.coversNamespace(ns) && s.wants(name) }
+func (s Scope) covers(ns, name string) bool { return s.coversNamespace(ns) && s.Wants(name) }
 
 // wantsDerivedSlice: the slice name starts with the derived name of a
 // service in scope (mirrored slices are named <derived>.<cluster>-...).
@@ -87,7 +88,7 @@ func ReadSource(ctx context.Context, c *clusterset.Cluster, scope Scope) (reconc
 	}
 	var exports []mcsv1beta1.ServiceExport
 	for i := range list.Items {
-		if !scope.wants(list.Items[i].GetName()) {
+		if !scope.Wants(list.Items[i].GetName()) {
 			continue
 		}
 		var e mcsv1beta1.ServiceExport
@@ -223,7 +224,7 @@ func BuildConsumer(clusterID string, namespaces []string, imports []mcsv1beta1.S
 			continue
 		}
 		ours := s.Labels[discoveryv1.LabelManagedBy] == reconcile.FieldManager
-		if ours && scope.wants(s.Labels[mcsv1beta1.LabelServiceName]) || !ours && strings.HasPrefix(s.Name, derivedPrefix) && scope.wantsDerivedSlice(s.Name) {
+		if ours && scope.Wants(s.Labels[mcsv1beta1.LabelServiceName]) || !ours && strings.HasPrefix(s.Name, derivedPrefix) && scope.wantsDerivedSlice(s.Name) {
 			con.EndpointSlices = append(con.EndpointSlices, s)
 		}
 	}
