@@ -2,8 +2,10 @@
 // archive of hack/dist.sh, the krew manifest rendered from it, krew's own
 // manifest validator and installer (sigs.k8s.io/krew v0.4.3), and kubectl
 // (k8s.io/kubectl at the Kubernetes version of the test clusters) finding,
-// running and completing the installed plugin; and the k9s plugins file
-// against the command tree. `make tools` builds kubectl and krew.
+// running and completing the installed plugin; and the k9s plugins file:
+// against the command tree, against the keys k9s binds itself, and in a
+// real k9s (github.com/derailed/k9s v0.51.0) driven through tmux. `make
+// tools` builds kubectl, krew and k9s.
 package dist
 
 import (

@@ -4,10 +4,11 @@
 #   servers: etcd, kube-apiserver, kube-controller-manager, CoreDNS (the
 #            local test clusters);
 #   clients: kubectl, krew and krew's validate-krew-manifest (the plugin's
-#            distribution tests).
+#            distribution tests);
+#   k9s:     k9s (the test that runs plugins.yaml in a real k9s, in tmux).
 # Each group is rebuilt only when its pinned versions or build inputs change:
 # a fingerprint of them is kept beside the binaries, one per group, so that
-# bumping krew never relinks kube-apiserver.
+# bumping krew or k9s never relinks kube-apiserver.
 set -euo pipefail
 cd "$(dirname "$0")"
 out=${1:-../../.cache/bin}
@@ -16,6 +17,7 @@ out=$(cd "$out" && pwd)
 
 k8s_version=$(awk '$1=="k8s.io/kubernetes" {print $2; exit}' go.mod)
 krew_version=$(awk '{for (i = 1; i < NF; i++) if ($i == "sigs.k8s.io/krew") {print $(i + 1); exit}}' krew/go.mod)
+k9s_version=$(awk '{for (i = 1; i < NF; i++) if ($i == "github.com/derailed/k9s") {print $(i + 1); exit}}' k9s/go.mod)
 minor=${k8s_version#v1.}
 minor=${minor%%.*}
 # Without these stamps the servers report v0.0.0-master, clients that check
@@ -25,9 +27,39 @@ stamp() {
 	echo "-X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 }
 k8s_ldflags="-s -w $(stamp k8s.io/component-base/version) $(stamp k8s.io/client-go/pkg/version)"
+# k9s shows its version in its header and `k9s version`.
+k9s_ldflags="-s -w -X github.com/derailed/k9s/cmd.version=$k9s_version"
 
-# fingerprint FILE...: what a group's binaries were built from.
-fingerprint() { (go version; cat build.sh "$@") | sha256sum | cut -c1-16; }
+# One function per group builds its binaries.
+build_servers() {
+	echo "tools: building etcd, kube-apiserver, kube-controller-manager $k8s_version into $out"
+	go build -trimpath -ldflags "$k8s_ldflags" -o "$out/" ./cmd/etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+	echo "tools: building coredns"
+	(cd coredns && go build -trimpath -ldflags "-s -w" -o "$out/coredns" .)
+}
+
+build_clients() {
+	echo "tools: building kubectl $k8s_version into $out"
+	go build -trimpath -ldflags "$k8s_ldflags" -o "$out/kubectl" ./cmd/kubectl
+	# krew reports itself as a development build without its version
+	# stamps, which also keeps it from checking GitHub for upgrades.
+	echo "tools: building krew $krew_version and validate-krew-manifest"
+	(cd krew && go build -trimpath -ldflags "-s -w" -o "$out/" sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/cmd/validate-krew-manifest)
+}
+
+build_k9s() {
+	echo "tools: building k9s $k9s_version into $out"
+	(cd k9s && go build -trimpath -ldflags "$k9s_ldflags" -o "$out/k9s" github.com/derailed/k9s)
+}
+
+# fingerprint GROUP LDFLAGS FILE...: what a group's binaries were built
+# from: the Go version, the group's build function, its link flags and its
+# input files. Editing one group's build never rebuilds another group.
+fingerprint() {
+	local group=$1 ldflags=$2
+	shift 2
+	(go version; declare -f "build_$group"; echo "$ldflags"; cat "$@") | sha256sum | cut -c1-16
+}
 
 # up_to_date GROUP FINGERPRINT BINARY...: whether every binary of the group
 # is there and was built from the same inputs.
@@ -42,27 +74,29 @@ up_to_date() {
 
 start=$(date +%s)
 
-servers_fp=$(fingerprint go.mod go.sum cmd/etcd/main.go coredns/go.mod coredns/go.sum coredns/main.go)
+servers_fp=$(fingerprint servers "$k8s_ldflags" go.mod go.sum cmd/etcd/main.go coredns/go.mod coredns/go.sum coredns/main.go)
 if up_to_date servers "$servers_fp" etcd kube-apiserver kube-controller-manager coredns; then
 	echo "tools: servers up to date in $out (kubernetes $k8s_version)"
 else
-	echo "tools: building etcd, kube-apiserver, kube-controller-manager $k8s_version into $out"
-	go build -trimpath -ldflags "$k8s_ldflags" -o "$out/" ./cmd/etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
-	echo "tools: building coredns"
-	(cd coredns && go build -trimpath -ldflags "-s -w" -o "$out/coredns" .)
+	build_servers
 	echo "$servers_fp" >"$out/.fingerprint-servers"
 fi
 
-clients_fp=$(fingerprint go.mod go.sum cmd/kubectl/main.go krew/go.mod krew/go.sum)
+clients_fp=$(fingerprint clients "$k8s_ldflags" go.mod go.sum cmd/kubectl/main.go krew/go.mod krew/go.sum)
 if up_to_date clients "$clients_fp" kubectl krew validate-krew-manifest; then
 	echo "tools: clients up to date in $out (kubectl $k8s_version, krew $krew_version)"
 else
-	echo "tools: building kubectl $k8s_version into $out"
-	go build -trimpath -ldflags "$k8s_ldflags" -o "$out/kubectl" ./cmd/kubectl
-	# krew reports itself as a development build without its version
-	# stamps, which also keeps it from checking GitHub for upgrades.
-	echo "tools: building krew $krew_version and validate-krew-manifest"
-	(cd krew && go build -trimpath -ldflags "-s -w" -o "$out/" sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/cmd/validate-krew-manifest)
+	build_clients
 	echo "$clients_fp" >"$out/.fingerprint-clients"
+fi
+
+k9s_fp=$(fingerprint k9s "$k9s_ldflags" k9s/go.mod k9s/go.sum)
+if up_to_date k9s "$k9s_fp" k9s; then
+	echo "tools: k9s up to date in $out (k9s $k9s_version)"
+else
+	k9s_start=$(date +%s)
+	build_k9s
+	echo "tools: k9s built in $(($(date +%s) - k9s_start))s"
+	echo "$k9s_fp" >"$out/.fingerprint-k9s"
 fi
 echo "tools: done in $(($(date +%s) - start))s"
