@@ -19,6 +19,7 @@ import (
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/dns"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/printers"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
 )
 
@@ -159,7 +160,19 @@ func (o *ResolveOptions) Run(ctx context.Context) error {
 		return err
 	}
 	report := ResolveReport{Consumer: consumer.Context, Target: o.Target, DNSSetup: setup, Names: []ResolvedName{}}
-	report.Names, report.Notes = answerTarget(state, setup, target, scope.Namespace)
+	if !target.IsName() {
+		// A derived Service (amcs-mysql, as k9s's Services view passes it)
+		// stands for the ServiceImport it carries.
+		for _, si := range state.Imports {
+			if reconcile.DerivedServiceOf(&si) == target.Word && (scope.Namespace == "" || si.Namespace == scope.Namespace) {
+				report.Notes = append(report.Notes, fmt.Sprintf("%s is the derived Service of the ServiceImport %s/%s: resolving %s", target.Word, si.Namespace, si.Name, si.Name))
+				target.Word = si.Name
+				break
+			}
+		}
+	}
+	names, notes := answerTarget(state, setup, target, scope.Namespace)
+	report.Names, report.Notes = names, append(report.Notes, notes...)
 	if !anyServed(report.Names) {
 		report.Broken, err = o.diagnose(ctx, consumer, state, setup, target, scope, report.Names)
 		if err != nil {

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/kubectl/pkg/util/templates"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/printers"
@@ -105,6 +107,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		}
 		scope.Namespace = ns
 	}
+	scope.Services = o.servicesOfDerived(ctx, scope.Namespace)
 	states := o.read(ctx, contexts, scope)
 	report := buildStatus(states, o.now())
 	var failed []string
@@ -193,4 +196,31 @@ func (o *StatusOptions) read(ctx context.Context, contexts []string, scope snaps
 		byID[st.cluster.ID] = st
 	}
 	return states
+}
+
+// servicesOfDerived maps a named derived Service (amcs-mysql, as a k9s
+// shortcut passes from the Services view of a consumer) to the service it
+// carries, through its multicluster.kubernetes.io/service-name label in the
+// current context; other names, and any name that cannot be looked up, stay
+// as given. Only names with the derived prefix cost a request.
+func (o *StatusOptions) servicesOfDerived(ctx context.Context, namespace string) []string {
+	out := slices.Clone(o.Services)
+	for i, name := range out {
+		if !strings.HasPrefix(name, reconcile.DerivedServiceName("")) || namespace == "" {
+			continue
+		}
+		current, err := o.Loader.CurrentContext()
+		if err != nil {
+			return out
+		}
+		c, err := o.Loader.Connect(current)
+		if err != nil {
+			return out
+		}
+		svc, err := c.Kube.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err == nil && svc.Labels[mcsv1beta1.LabelServiceName] != "" {
+			out[i] = svc.Labels[mcsv1beta1.LabelServiceName]
+		}
+	}
+	return out
 }

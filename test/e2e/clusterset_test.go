@@ -77,6 +77,16 @@ func TestSyncOnceEveryClusterImports(t *testing.T) {
 		t.Errorf("cluster3 has no namespace %s, yet got a ServiceImport", ns)
 	}
 
+	// The derived Service stands for its service (k9s's Services view
+	// passes amcs-web to the shortcuts).
+	st := kubectlMCS(t, set.Kubeconfig, "status", "amcs-web", "-n", ns, "--context", "cluster2", "--clusters", "cluster1,cluster2").mustSucceed(t)
+	if row := tableRow(t, st.stdout, "web"); row["TYPE"] != "ClusterSetIP" || row["IMPORTED IN"] != "cluster1,cluster2" {
+		t.Errorf("status amcs-web: row %v, want web imported in cluster1,cluster2", row)
+	}
+	res := kubectlMCS(t, set.Kubeconfig, "resolve", "amcs-web", "-n", ns, "--context", "cluster2", "--clusters", "cluster1,cluster2").mustSucceed(t)
+	if !strings.Contains(res.stdout, "derived Service of the ServiceImport sync-once/web") || !strings.Contains(res.stdout, "web.sync-once.svc.clusterset.local.") {
+		t.Errorf("resolve amcs-web does not resolve web:\n%s", res.stdout)
+	}
 	again := kubectlMCS(t, set.Kubeconfig, "sync", "-n", ns, "--clusters", "cluster1,cluster2,cluster3").mustSucceed(t)
 	if n := again.totalWrites(); n != 0 {
 		t.Errorf("second sync wrote %d times (%v), want nothing", n, again.writes)
