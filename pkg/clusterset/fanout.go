@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -30,26 +31,67 @@ func ForEach(ctx context.Context, clusters []*Cluster, fn func(ctx context.Conte
 	return errs
 }
 
-// ConnectAll connects every named context and resolves its cluster id, in
-// parallel. Contexts that point at the same API server are one cluster:
-// only the first is kept. Two different clusters with one id are an error,
-// since their endpoints would be indistinguishable in DNS.
-func (l *Loader) ConnectAll(ctx context.Context, contexts []string) ([]*Cluster, error) {
-	clusters := make([]*Cluster, len(contexts))
-	var errs []error
+// Member is one context of a clusterset as connected: its cluster (shared
+// by every context naming the same API server) or the error it met.
+type Member struct {
+	Context string
+	Cluster *Cluster
+	Err     error
+}
+
+// ConnectEach connects every named context and resolves its cluster id, in
+// parallel: the one way every verb connects a clusterset. Contexts naming
+// the same API server share one Cluster (read once, by the first of them).
+// A context that cannot be connected or resolved keeps its error, and the
+// others go on; members are in the order of contexts.
+func (l *Loader) ConnectEach(ctx context.Context, contexts []string) []Member {
+	members := make([]Member, len(contexts))
+	byServer := map[string]*Cluster{}
+	var unique []*Cluster
 	for i, name := range contexts {
+		members[i].Context = name
 		c, err := l.Connect(name)
 		if err != nil {
-			errs = append(errs, err)
+			members[i].Err = err
 			continue
 		}
-		clusters[i] = c
+		if first, ok := byServer[c.Server]; ok {
+			c = first
+		} else {
+			byServer[c.Server] = c
+			unique = append(unique, c)
+		}
+		members[i].Cluster = c
+	}
+	errs := ForEach(ctx, unique, func(ctx context.Context, c *Cluster) error { return c.ResolveID(ctx) })
+	for i := range members {
+		if c := members[i].Cluster; c != nil {
+			if err := errs[slices.Index(unique, c)]; err != nil {
+				members[i].Cluster, members[i].Err = nil, err
+			}
+		}
+	}
+	return members
+}
+
+// ConnectAll connects every named context and resolves its cluster id, in
+// parallel. Contexts that point at the same API server are one cluster:
+// only the first is kept. Any context's failure is an error, and so are
+// two different clusters with one id, since their endpoints would be
+// indistinguishable in DNS.
+func (l *Loader) ConnectAll(ctx context.Context, contexts []string) ([]*Cluster, error) {
+	var clusters []*Cluster
+	var errs []error
+	for _, m := range l.ConnectEach(ctx, contexts) {
+		switch {
+		case m.Err != nil:
+			errs = append(errs, m.Err)
+		case !slices.Contains(clusters, m.Cluster):
+			clusters = append(clusters, m.Cluster)
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
-	}
-	if err := errors.Join(ForEach(ctx, clusters, func(ctx context.Context, c *Cluster) error { return c.ResolveID(ctx) })...); err != nil {
-		return nil, err
 	}
 	return Dedupe(clusters)
 }

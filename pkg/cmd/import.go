@@ -173,50 +173,29 @@ func (o *ImportOptions) connect(ctx context.Context) (consumer *clusterset.Clust
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	names := append([]string{consumerContext}, o.sourceContexts...)
-	var all []*clusterset.Cluster
-	var errs []error
-	for _, name := range names {
-		c, err := o.Loader.Connect(name)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		all = append(all, c)
-	}
-	if len(errs) > 0 {
-		return nil, nil, nil, errors.Join(errs...)
-	}
-	var reachable []*clusterset.Cluster
-	isSource := map[*clusterset.Cluster]bool{}
-	for i, err := range clusterset.ForEach(ctx, all, func(ctx context.Context, c *clusterset.Cluster) error { return c.ResolveID(ctx) }) {
-		switch {
-		case err == nil:
-			reachable = append(reachable, all[i])
-			isSource[all[i]] = i > 0
-		case i > 0 && clusterset.Unreachable(err):
-			unreachable = append(unreachable, engine.Unreachable{Cluster: all[i], Err: err})
-		default:
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return nil, nil, nil, errors.Join(errs...)
-	}
-	clusters, err := clusterset.Dedupe(reachable)
-	if err != nil {
+	members := o.Loader.ConnectEach(ctx, append([]string{consumerContext}, o.sourceContexts...))
+	if err := members[0].Err; err != nil {
 		return nil, nil, nil, err
 	}
-	consumer = clusters[0]
-	for _, c := range reachable {
-		// A source context may name the consumer's API server: the
-		// consumer is then a source too.
-		if isSource[c] {
-			i := slices.IndexFunc(clusters, func(d *clusterset.Cluster) bool { return d.Server == c.Server })
-			if !slices.Contains(sources, clusters[i]) {
-				sources = append(sources, clusters[i])
-			}
+	consumer = members[0].Cluster
+	var errs []error
+	for _, m := range members[1:] {
+		switch {
+		case m.Err != nil && clusterset.Unreachable(m.Err):
+			unreachable = append(unreachable, engine.Unreachable{Cluster: &clusterset.Cluster{Context: m.Context}, Err: m.Err})
+		case m.Err != nil:
+			errs = append(errs, m.Err)
+		case !slices.Contains(sources, m.Cluster):
+			// The consumer may be a source too, under its own or
+			// another context naming its API server.
+			sources = append(sources, m.Cluster)
 		}
+	}
+	if len(errs) > 0 {
+		return nil, nil, nil, errors.Join(errs...)
+	}
+	if _, err := clusterset.Dedupe(append([]*clusterset.Cluster{consumer}, sources...)); err != nil {
+		return nil, nil, nil, err
 	}
 	return consumer, sources, unreachable, nil
 }

@@ -212,22 +212,20 @@ func (o *ResolveOptions) readClusterset(ctx context.Context, consumer *clusterse
 		return nil, err
 	}
 	clusters := []*clusterset.Cluster{consumer}
-	for _, name := range contexts {
-		c, err := o.Loader.Connect(name)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.ContainsFunc(clusters, func(x *clusterset.Cluster) bool { return x.Server == c.Server }) {
-			clusters = append(clusters, c)
+	var views []sourceView
+	for _, m := range o.Loader.ConnectEach(ctx, contexts) {
+		switch {
+		case m.Err != nil:
+			views = append(views, sourceView{cluster: &clusterset.Cluster{Context: m.Context}, err: m.Err})
+			fmt.Fprintf(o.ErrOut, "Warning: %v\n", m.Err)
+		case !slices.ContainsFunc(clusters, func(x *clusterset.Cluster) bool { return x.Server == m.Cluster.Server }):
+			clusters = append(clusters, m.Cluster)
 		}
 	}
-	views := make([]sourceView, len(clusters))
+	read := make([]sourceView, len(clusters))
 	errs := clusterset.ForEach(ctx, clusters, func(ctx context.Context, c *clusterset.Cluster) error {
-		v := &views[slices.Index(clusters, c)]
+		v := &read[slices.Index(clusters, c)]
 		v.cluster = c
-		if err := c.ResolveID(ctx); err != nil {
-			return err
-		}
 		gvr, err := c.MCSResource(clusterset.ServiceExports)
 		if err != nil {
 			return err
@@ -258,11 +256,11 @@ func (o *ResolveOptions) readClusterset(ctx context.Context, consumer *clusterse
 	})
 	for i, err := range errs {
 		if err != nil {
-			views[i] = sourceView{cluster: clusters[i], err: err}
+			read[i] = sourceView{cluster: clusters[i], err: err}
 			fmt.Fprintf(o.ErrOut, "Warning: %v\n", err)
 		}
 	}
-	return views, nil
+	return append(read, views...), nil
 }
 
 func namespaceExists(ctx context.Context, c *clusterset.Cluster, ns string) (bool, error) {

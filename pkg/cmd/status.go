@@ -152,25 +152,17 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 func (o *StatusOptions) read(ctx context.Context, contexts []string, scope snapshot.Scope) []*clusterState {
 	var states []*clusterState
 	var clusters []*clusterset.Cluster
-	seen := map[string]bool{}
-	for _, name := range contexts {
-		c, err := o.Loader.Connect(name)
-		if err != nil {
-			states = append(states, &clusterState{cluster: &clusterset.Cluster{Context: name}, err: err})
-			continue
+	for _, m := range o.Loader.ConnectEach(ctx, contexts) {
+		switch {
+		case m.Err != nil:
+			states = append(states, &clusterState{cluster: &clusterset.Cluster{Context: m.Context}, err: m.Err})
+		case !slices.Contains(clusters, m.Cluster):
+			states = append(states, &clusterState{cluster: m.Cluster})
+			clusters = append(clusters, m.Cluster)
 		}
-		if seen[c.Server] {
-			continue
-		}
-		seen[c.Server] = true
-		states = append(states, &clusterState{cluster: c})
-		clusters = append(clusters, c)
 	}
 	errs := clusterset.ForEach(ctx, clusters, func(ctx context.Context, c *clusterset.Cluster) error {
 		st := states[slices.IndexFunc(states, func(s *clusterState) bool { return s.cluster == c })]
-		if err := c.ResolveID(ctx); err != nil {
-			return err
-		}
 		var err error
 		if st.source, err = snapshot.ReadSource(ctx, c, scope); err != nil {
 			return err
