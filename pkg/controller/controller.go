@@ -583,24 +583,15 @@ func (c *Controller) probe(ctx context.Context) {
 				return
 			}
 			now := c.opts.Now()
-			var change sourceChange
-			w.mu.Lock()
-			since := w.unreachableSince
-			switch {
-			case err != nil && w.unreachableSince.IsZero():
-				w.unreachableSince, w.unreachableErr, change = now, w.cluster.Wrap(err), sourceUnreachable
-				if !clusterset.Unreachable(w.unreachableErr) {
-					w.unreachableErr = w.cluster.Errorf("not ready: %w", context.DeadlineExceeded)
-				}
+			change, since := w.observe(err, now, c.opts.StaleTTL)
+			switch change {
+			case sourceUnreachable:
 				c.logf("%s: unreachable (%v); keeping its endpoints for up to %s", id, errors.Unwrap(err), c.opts.StaleTTL)
-			case err != nil && w.source && !w.expired && c.opts.StaleTTL > 0 && now.Sub(w.unreachableSince) >= c.opts.StaleTTL:
-				w.expired, change = true, sourceExpired
-				c.logf("%s: unreachable since %s, past the %s TTL: removing its endpoints", id, w.unreachableSince.UTC().Format(time.RFC3339), c.opts.StaleTTL)
-			case err == nil && !w.unreachableSince.IsZero():
-				c.logf("%s: reachable again after %s", id, now.Sub(w.unreachableSince).Round(time.Second))
-				w.unreachableSince, w.unreachableErr, w.expired, change = time.Time{}, nil, false, sourceReachable
+			case sourceExpired:
+				c.logf("%s: unreachable since %s, past the %s TTL: removing its endpoints", id, since.UTC().Format(time.RFC3339), c.opts.StaleTTL)
+			case sourceReachable:
+				c.logf("%s: reachable again after %s", id, now.Sub(since).Round(time.Second))
 			}
-			w.mu.Unlock()
 			if change != sourceUnchanged && c.leading.Load() {
 				// Before the syncs: the endpoints the events count are
 				// still there.
@@ -611,6 +602,33 @@ func (c *Controller) probe(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// observe records what a probe found at now and says what changed, with
+// the time the cluster became unreachable (before this probe): a cluster
+// that stops answering is unreachable (its endpoints kept, not written
+// to); a source unreachable for ttl (> 0) is expired (its endpoints
+// removed); one that answers again is reachable. A consumer-only cluster
+// never expires: it has no endpoints of its own to remove.
+func (w *clusterWatch) observe(err error, now time.Time, ttl time.Duration) (sourceChange, time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	since := w.unreachableSince
+	switch {
+	case err != nil && w.unreachableSince.IsZero():
+		w.unreachableSince, w.unreachableErr = now, w.cluster.Wrap(err)
+		if !clusterset.Unreachable(w.unreachableErr) {
+			w.unreachableErr = w.cluster.Errorf("not ready: %w", context.DeadlineExceeded)
+		}
+		return sourceUnreachable, since
+	case err != nil && w.source && !w.expired && ttl > 0 && now.Sub(w.unreachableSince) >= ttl:
+		w.expired = true
+		return sourceExpired, since
+	case err == nil && !w.unreachableSince.IsZero():
+		w.unreachableSince, w.unreachableErr, w.expired = time.Time{}, nil, false
+		return sourceReachable, since
+	}
+	return sourceUnchanged, since
 }
 
 // serve listens on --health-addr (/healthz, /readyz) and --metrics-addr
