@@ -17,6 +17,7 @@ import (
 
 	"github.com/kubectl-mcs/kubectl-mcs/test/fixtures"
 	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
+	"github.com/kubectl-mcs/kubectl-mcs/test/pluginrun"
 )
 
 // k9sBinaryEnv names another k9s binary to run TestK9sRunsThePlugins with
@@ -60,7 +61,7 @@ func TestK9sRunsThePlugins(t *testing.T) {
 		}
 	}
 	plugins := readK9sPlugins(t)
-	plugin := mcsBinary(t)
+	plugin := pluginrun.Binary(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -123,21 +124,6 @@ func TestK9sRunsThePlugins(t *testing.T) {
 		t.Errorf("k9s's log %s does not show the plugins it ran:\n%s", session.logFile, tail(string(log), 20))
 	}
 	t.Logf("done in %s", time.Since(start).Round(time.Millisecond))
-}
-
-// mcsBinary is the kubectl-mcs binary: $MCS_PLUGIN_BINARY (make test sets
-// it), else built into a temporary folder.
-func mcsBinary(t *testing.T) string {
-	t.Helper()
-	if path := os.Getenv("MCS_PLUGIN_BINARY"); path != "" {
-		return path
-	}
-	out := filepath.Join(t.TempDir(), "kubectl-mcs")
-	build := exec.Command("go", "build", "-o", out, "github.com/kubectl-mcs/kubectl-mcs/cmd/kubectl-mcs")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building kubectl-mcs: %v\n%s", err, b)
-	}
-	return out
 }
 
 // k9sEnvironment is the environment k9s and its plugins run in: kubectl

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
 	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
+	"github.com/kubectl-mcs/kubectl-mcs/test/pluginrun"
 )
 
 // manyServices is a manifest of n headless Services without selectors,
@@ -215,7 +215,7 @@ func TestKilledImportConverges(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("MCS_SOAK_ITERATIONS")); err == nil && v > 0 {
 		iterations = v
 	}
-	binary := pluginBinary(t)
+	binary := pluginrun.Binary(t)
 	ns := "kill-ns"
 	if _, err := set.Cluster("cluster1").Create(ctx, ns, []byte(namespaceManifest(ns)+manyServices(40, 10, 1))); err != nil {
 		t.Fatal(err)
@@ -264,21 +264,6 @@ func TestKilledImportConverges(t *testing.T) {
 			t.Fatalf("kill %d: the re-run did not converge (%d objects, want %d)", i+1, len(got), len(want))
 		}
 	}
-}
-
-// pluginBinary is the kubectl-mcs binary: $MCS_PLUGIN_BINARY (make test
-// sets it), else built into a temporary folder.
-func pluginBinary(t *testing.T) string {
-	t.Helper()
-	if path := os.Getenv("MCS_PLUGIN_BINARY"); path != "" {
-		return path
-	}
-	out := filepath.Join(t.TempDir(), "kubectl-mcs")
-	build := exec.Command("go", "build", "-o", out, "github.com/kubectl-mcs/kubectl-mcs/cmd/kubectl-mcs")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building kubectl-mcs: %v\n%s", err, b)
-	}
-	return out
 }
 
 var managedKinds = []schema.GroupVersionResource{

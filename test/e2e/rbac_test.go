@@ -20,6 +20,7 @@ import (
 
 	"github.com/kubectl-mcs/kubectl-mcs/deploy/rbac"
 	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
+	"github.com/kubectl-mcs/kubectl-mcs/test/pluginrun"
 )
 
 // TestLeastPrivilege runs export, import, status and a short import
@@ -133,7 +134,7 @@ func TestVerboseLogsHideTokens(t *testing.T) {
 	if err := clientcmd.WriteToFile(*cfg, kubeconfig); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, pluginBinary(t), "--kubeconfig", kubeconfig, "--context", "token", "-v=9", "status", "-A", "--clusters", "token")
+	cmd := exec.CommandContext(ctx, pluginrun.Binary(t), "--kubeconfig", kubeconfig, "--context", "token", "-v=9", "status", "-A", "--clusters", "token")
 	cmd.Env = append(os.Environ(), "KUBECACHEDIR="+t.TempDir())
 	out, _ := cmd.CombinedOutput()
 	if !strings.Contains(string(out), "Authorization: Bearer") {

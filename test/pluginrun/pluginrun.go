@@ -6,8 +6,12 @@ package pluginrun
 import (
 	"bytes"
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -85,4 +89,19 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// Binary is the kubectl-mcs binary for tests that run it as a process:
+// $MCS_PLUGIN_BINARY (make test builds it and sets it), else built into a
+// temporary folder of the test.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if path := os.Getenv("MCS_PLUGIN_BINARY"); path != "" {
+		return path
+	}
+	out := filepath.Join(t.TempDir(), "kubectl-mcs")
+	if b, err := exec.Command("go", "build", "-o", out, "github.com/kubectl-mcs/kubectl-mcs/cmd/kubectl-mcs").CombinedOutput(); err != nil {
+		t.Fatalf("building kubectl-mcs: %v\n%s", err, b)
+	}
+	return out
 }

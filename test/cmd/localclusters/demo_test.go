@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubectl-mcs/kubectl-mcs/test/pluginrun"
 )
 
 // TestDemo runs `make demo`'s command and holds its transcript to what
@@ -18,7 +18,7 @@ import (
 // where dig is installed); a DNS query without dig is a `#` comment.
 func TestDemo(t *testing.T) {
 	needServers(t)
-	plugin := pluginBinary(t)
+	plugin := pluginrun.Binary(t)
 	bin := buildCommand(t)
 	out, err := runCommand(t, 5*time.Minute, bin, "demo", "--plugin", plugin)
 	if err != nil {
@@ -159,18 +159,4 @@ func dnsAnswer(req []byte, records map[string][]string) []byte {
 		resp = append(resp, rr...)
 	}
 	return resp
-}
-
-// pluginBinary is the kubectl-mcs binary: $MCS_PLUGIN_BINARY (make test
-// sets it), else built into a temporary folder.
-func pluginBinary(t *testing.T) string {
-	t.Helper()
-	if path := os.Getenv("MCS_PLUGIN_BINARY"); path != "" {
-		return path
-	}
-	out := filepath.Join(t.TempDir(), "kubectl-mcs")
-	if b, err := exec.Command("go", "build", "-o", out, "github.com/kubectl-mcs/kubectl-mcs/cmd/kubectl-mcs").CombinedOutput(); err != nil {
-		t.Fatalf("building kubectl-mcs: %v\n%s", err, b)
-	}
-	return out
 }
