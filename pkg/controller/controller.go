@@ -279,7 +279,8 @@ func (c *Controller) keyOf(namespace, service string) []key {
 
 // handle enqueues the keys of every event of inf; kind (if not "") names
 // the objects of this cluster read through c.written, dropped from it as
-// the informer delivers them.
+// the informer delivers them. The echo of this process's own write (the
+// version it wrote) enqueues nothing: the sync that wrote it knew it.
 func (c *Controller) handle(inf cache.SharedIndexInformer, cluster, kind string, keys func(any) []key) {
 	enqueue := func(obj any) {
 		for _, k := range keys(obj) {
@@ -287,8 +288,16 @@ func (c *Controller) handle(inf cache.SharedIndexInformer, cluster, kind string,
 		}
 	}
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { c.written.seen(cluster, kind, obj, false); enqueue(obj) },
-		UpdateFunc: func(_, obj any) { c.written.seen(cluster, kind, obj, false); enqueue(obj) },
+		AddFunc: func(obj any) {
+			if !c.written.seen(cluster, kind, obj, false) {
+				enqueue(obj)
+			}
+		},
+		UpdateFunc: func(_, obj any) {
+			if !c.written.seen(cluster, kind, obj, false) {
+				enqueue(obj)
+			}
+		},
 		DeleteFunc: func(obj any) {
 			c.written.seen(cluster, kind, obj, true)
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {

@@ -70,10 +70,12 @@ func (w *written) record(cluster string, obj *unstructured.Unstructured) {
 }
 
 // seen drops the entry of an object its informer delivered: deleted, or at
-// the written version or later.
-func (w *written) seen(cluster, kind string, obj any, deleted bool) {
+// the written version or later. It says whether the event is the echo of
+// this process's own write (exactly the version written): the sync that
+// wrote it already had that state, so it needs no sync of its own.
+func (w *written) seen(cluster, kind string, obj any, deleted bool) (echo bool) {
 	if kind == "" {
-		return
+		return false
 	}
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj, deleted = d.Obj, true
@@ -84,12 +86,14 @@ func (w *written) seen(cluster, kind string, obj any, deleted bool) {
 	defer w.mu.Unlock()
 	old := w.objects[k]
 	if old == nil {
-		return
+		return false
 	}
 	orv, _ := resourceVersion(old.GetResourceVersion())
-	if rv, ok := resourceVersion(resourceVersionOf(obj)); deleted || !ok || rv >= orv {
+	rv, ok := resourceVersion(resourceVersionOf(obj))
+	if deleted || !ok || rv >= orv {
 		delete(w.objects, k)
 	}
+	return !deleted && ok && rv == orv
 }
 
 func resourceVersionOf(obj any) string {

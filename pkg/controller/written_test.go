@@ -58,8 +58,12 @@ func TestReadThroughWritten(t *testing.T) {
 	if w.in("c2", kindEndpointSlice, "shop") != nil {
 		t.Error("another cluster's written objects were read")
 	}
-	w.seen("c1", kindEndpointSlice, slice("a", "7", 1), false) // caught up
-	w.seen("c1", kindEndpointSlice, slice("c", "2", 0), false) // not yet
+	if !w.seen("c1", kindEndpointSlice, slice("a", "7", 1), false) { // caught up
+		t.Error("the event of a@7, as written, is not an echo")
+	}
+	if w.seen("c1", kindEndpointSlice, slice("c", "2", 0), false) { // not yet
+		t.Error("the event of c@2, older than written, is an echo")
+	}
 	if left := w.in("c1", kindEndpointSlice, ""); len(left) != 2 || left[[2]string{"shop", "a"}] != nil {
 		t.Errorf("after the informer delivered a@7: %v, want b and c left", left)
 	}
