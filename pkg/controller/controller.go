@@ -196,6 +196,9 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 	kube := informers.NewSharedInformerFactoryWithOptions(cl.Kube, resync, informers.WithNamespace(c.opts.Namespace))
 	dyn := dynamicinformer.NewFilteredDynamicSharedInformerFactory(cl.Dynamic, resync, c.opts.Namespace, nil)
 	w.services = kube.Core().V1().Services().Informer()
+	if err := addServiceIndex(w.services); err != nil {
+		return err
+	}
 	w.starters = append(w.starters, kube.Start, dyn.Start)
 	c.handle(w.services, cl.ID, kindService, func(obj any) []key {
 		m := objectMeta(obj)
@@ -214,9 +217,15 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 			return err
 		}
 		w.exports = dyn.ForResource(gvr).Informer()
+		if err := addServiceIndex(w.exports); err != nil {
+			return err
+		}
 		sliceFactory := informers.NewSharedInformerFactoryWithOptions(cl.Kube, resync, informers.WithNamespace(c.opts.Namespace),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = snapshot.SourceSliceSelector }))
 		w.slices = sliceFactory.Discovery().V1().EndpointSlices().Informer()
+		if err := addServiceIndex(w.slices); err != nil {
+			return err
+		}
 		w.starters = append(w.starters, sliceFactory.Start)
 		c.handle(w.exports, cl.ID, kindServiceExport, func(obj any) []key { m := objectMeta(obj); return c.keyOf(m.Namespace, m.Name) })
 		c.handle(w.slices, cl.ID, "", func(obj any) []key {
@@ -232,9 +241,15 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 			return err
 		}
 		w.imports = dyn.ForResource(gvr).Informer()
+		if err := addServiceIndex(w.imports); err != nil {
+			return err
+		}
 		ownFactory := informers.NewSharedInformerFactoryWithOptions(cl.Kube, resync, informers.WithNamespace(c.opts.Namespace),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = snapshot.ConsumerSliceSelector }))
 		w.ownSlices = ownFactory.Discovery().V1().EndpointSlices().Informer()
+		if err := addServiceIndex(w.ownSlices); err != nil {
+			return err
+		}
 		nsFactory := informers.NewSharedInformerFactory(cl.Kube, resync)
 		w.nsInf = nsFactory.Core().V1().Namespaces().Informer()
 		w.starters = append(w.starters, ownFactory.Start, nsFactory.Start)
@@ -575,11 +590,11 @@ func (r cacheReader) ReadConsumer(_ context.Context, cl *clusterset.Cluster, sco
 	return snapshot.BuildConsumer(cl.ID, namespaces, imports, services, endpoints, scope), nil
 }
 
-// typedList copies the objects of the scope's namespace from an informer
-// into typed values (dynamic ones, the MCS objects, converted from
-// unstructured). A key's sync needs one namespace, so the namespace index
-// keeps it from walking, and converting, every cached object of the
-// cluster; MCS objects are named after their service, so only those of
+// typedList copies the objects of the scope from an informer into typed
+// values (dynamic ones, the MCS objects, converted from unstructured). A
+// key's sync needs one service of one namespace, so the service index
+// (index.go) keeps it from walking, copying and filtering every cached
+// object of the namespace or the cluster; MCS objects are named after their service, so only those of
 // the scope's services are converted. An object that does not convert is
 // an error that stops the sync of its service, never silently left out: a
 // ServiceExport dropped that way would get its imports deleted.
@@ -588,10 +603,7 @@ func (r cacheReader) ReadConsumer(_ context.Context, cl *clusterset.Cluster, sco
 // delivered yet (by namespace and name): each replaces the cached one if
 // newer, or is added if the cache lacks it.
 func typedList[T any](inf cache.SharedIndexInformer, scope snapshot.Scope, written map[[2]string]*unstructured.Unstructured) ([]T, error) {
-	objs, err := inf.GetIndexer().ByIndex(cache.NamespaceIndex, scope.Namespace)
-	if err != nil || scope.Namespace == "" {
-		objs = inf.GetStore().List()
-	}
+	objs := scopeObjects(inf, scope)
 	out := make([]T, 0, len(objs))
 	for _, obj := range objs {
 		if len(written) > 0 {
