@@ -199,6 +199,9 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 	if err := addServiceIndex(w.services); err != nil {
 		return err
 	}
+	if err := setTransform(w.services, trimManagedFields); err != nil {
+		return err
+	}
 	w.starters = append(w.starters, kube.Start, dyn.Start)
 	c.handle(w.services, cl.ID, kindService, func(obj any) []key {
 		m := objectMeta(obj)
@@ -220,10 +223,16 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 		if err := addServiceIndex(w.exports); err != nil {
 			return err
 		}
+		if err := setTransform(w.exports, trimManagedFields); err != nil {
+			return err
+		}
 		sliceFactory := informers.NewSharedInformerFactoryWithOptions(cl.Kube, resync, informers.WithNamespace(c.opts.Namespace),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = snapshot.SourceSliceSelector }))
 		w.slices = sliceFactory.Discovery().V1().EndpointSlices().Informer()
 		if err := addServiceIndex(w.slices); err != nil {
+			return err
+		}
+		if err := setTransform(w.slices, trimSourceSlice); err != nil {
 			return err
 		}
 		w.starters = append(w.starters, sliceFactory.Start)
@@ -244,14 +253,23 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 		if err := addServiceIndex(w.imports); err != nil {
 			return err
 		}
+		if err := setTransform(w.imports, trimManagedFields); err != nil {
+			return err
+		}
 		ownFactory := informers.NewSharedInformerFactoryWithOptions(cl.Kube, resync, informers.WithNamespace(c.opts.Namespace),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = snapshot.ConsumerSliceSelector }))
 		w.ownSlices = ownFactory.Discovery().V1().EndpointSlices().Informer()
 		if err := addServiceIndex(w.ownSlices); err != nil {
 			return err
 		}
+		if err := setTransform(w.ownSlices, trimManagedFields); err != nil {
+			return err
+		}
 		nsFactory := informers.NewSharedInformerFactory(cl.Kube, resync)
 		w.nsInf = nsFactory.Core().V1().Namespaces().Informer()
+		if err := setTransform(w.nsInf, trimManagedFields); err != nil {
+			return err
+		}
 		w.starters = append(w.starters, ownFactory.Start, nsFactory.Start)
 		c.handle(w.imports, cl.ID, kindServiceImport, func(obj any) []key { m := objectMeta(obj); return c.keyOf(m.Namespace, m.Name) })
 		c.handle(w.ownSlices, cl.ID, kindEndpointSlice, func(obj any) []key {
