@@ -29,6 +29,10 @@ type Executor struct {
 	// Clusters by cluster id: every consumer and source the plan names.
 	Clusters map[string]*clusterset.Cluster
 	DryRun   cmdutil.DryRunStrategy
+	// Written, if set, is called with every object a write request
+	// returned (not for dry runs or deletes), by cluster id: the watch mode
+	// reads its caches through what it wrote until they catch up.
+	Written func(clusterID string, obj *unstructured.Unstructured)
 
 	// confirmed are the permissions Preflight already found granted, by
 	// cluster id, namespace and permission: a long-lived executor (the
@@ -217,6 +221,9 @@ func (x *Executor) executeOne(ctx context.Context, desired desiredObjects, ch re
 	u, err := x.write(ctx, w, gvr, obj, ch)
 	if err != nil {
 		return nil, nil, cluster.Errorf("writing %s %s/%s: %w", ch.Kind, ch.Namespace, ch.Name, err)
+	}
+	if x.Written != nil && x.DryRun == cmdutil.DryRunNone && ch.Action != reconcile.ActionUnchanged && u != nil && u.GetResourceVersion() != "" {
+		x.Written(ch.Cluster, u)
 	}
 	if ch.Kind == reconcile.KindServiceExportStatus {
 		u = nil

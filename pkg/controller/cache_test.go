@@ -37,11 +37,11 @@ func TestUndecodableExportStopsTheSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := typedList[mcsv1beta1.ServiceExport](exports, snapshot.Scope{Namespace: "shop"}); err == nil || !strings.Contains(err.Error(), "shop/db") {
+	if _, err := typedList[mcsv1beta1.ServiceExport](exports, snapshot.Scope{Namespace: "shop"}, nil); err == nil || !strings.Contains(err.Error(), "shop/db") {
 		t.Fatalf("typedList over an undecodable export: err = %v, want one naming shop/db", err)
 	}
 	// Another service's sync is not held up by it.
-	if got, err := typedList[mcsv1beta1.ServiceExport](exports, snapshot.Scope{Namespace: "shop", Services: []string{"web"}}); err != nil || len(got) != 1 {
+	if got, err := typedList[mcsv1beta1.ServiceExport](exports, snapshot.Scope{Namespace: "shop", Services: []string{"web"}}, nil); err != nil || len(got) != 1 {
 		t.Fatalf("typedList of web only: %v, %v; want web alone", got, err)
 	}
 

@@ -138,6 +138,8 @@ type Controller struct {
 	// export (events.go).
 	conditionsMu sync.Mutex
 	conditions   map[exportKey]writtenConditions
+	// written are the objects written whose informers lag (written.go).
+	written written
 }
 
 // New builds the informers; nothing is contacted until Run.
@@ -179,9 +181,11 @@ func New(opts Options) (*Controller, error) {
 			return nil, err
 		}
 	}
+	c.written.cached = c.cachedVersion
 	c.engine = &engine.Engine{
 		Sources: opts.Sources, Consumers: opts.Consumers,
 		Reader: cacheReader{c}, MissingNamespaces: engine.SkipMissingNamespaces, Now: opts.Now,
+		Written: c.written.record,
 	}
 	return c, nil
 }
@@ -192,8 +196,14 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 	kube := informers.NewSharedInformerFactoryWithOptions(cl.Kube, resync, informers.WithNamespace(c.opts.Namespace))
 	dyn := dynamicinformer.NewFilteredDynamicSharedInformerFactory(cl.Dynamic, resync, c.opts.Namespace, nil)
 	w.services = kube.Core().V1().Services().Informer()
+	if err := addServiceIndex(w.services); err != nil {
+		return err
+	}
+	if err := setTransform(w.services, trimManagedFields); err != nil {
+		return err
+	}
 	w.starters = append(w.starters, kube.Start, dyn.Start)
-	c.handle(w.services, func(obj any) []key {
+	c.handle(w.services, cl.ID, kindService, func(obj any) []key {
 		m := objectMeta(obj)
 		var keys []key
 		if w.source {
@@ -210,12 +220,24 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 			return err
 		}
 		w.exports = dyn.ForResource(gvr).Informer()
+		if err := addServiceIndex(w.exports); err != nil {
+			return err
+		}
+		if err := setTransform(w.exports, trimManagedFields); err != nil {
+			return err
+		}
 		sliceFactory := informers.NewSharedInformerFactoryWithOptions(cl.Kube, resync, informers.WithNamespace(c.opts.Namespace),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = snapshot.SourceSliceSelector }))
 		w.slices = sliceFactory.Discovery().V1().EndpointSlices().Informer()
+		if err := addServiceIndex(w.slices); err != nil {
+			return err
+		}
+		if err := setTransform(w.slices, trimSourceSlice); err != nil {
+			return err
+		}
 		w.starters = append(w.starters, sliceFactory.Start)
-		c.handle(w.exports, func(obj any) []key { m := objectMeta(obj); return c.keyOf(m.Namespace, m.Name) })
-		c.handle(w.slices, func(obj any) []key {
+		c.handle(w.exports, cl.ID, kindServiceExport, func(obj any) []key { m := objectMeta(obj); return c.keyOf(m.Namespace, m.Name) })
+		c.handle(w.slices, cl.ID, "", func(obj any) []key {
 			m := objectMeta(obj)
 			keys := c.keyOf(m.Namespace, m.Labels[discoveryv1.LabelServiceName])
 			c.markSeen(keys)
@@ -228,23 +250,56 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 			return err
 		}
 		w.imports = dyn.ForResource(gvr).Informer()
+		if err := addServiceIndex(w.imports); err != nil {
+			return err
+		}
+		if err := setTransform(w.imports, trimManagedFields); err != nil {
+			return err
+		}
 		ownFactory := informers.NewSharedInformerFactoryWithOptions(cl.Kube, resync, informers.WithNamespace(c.opts.Namespace),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = snapshot.ConsumerSliceSelector }))
 		w.ownSlices = ownFactory.Discovery().V1().EndpointSlices().Informer()
+		if err := addServiceIndex(w.ownSlices); err != nil {
+			return err
+		}
+		if err := setTransform(w.ownSlices, trimManagedFields); err != nil {
+			return err
+		}
 		nsFactory := informers.NewSharedInformerFactory(cl.Kube, resync)
 		w.nsInf = nsFactory.Core().V1().Namespaces().Informer()
+		if err := setTransform(w.nsInf, trimManagedFields); err != nil {
+			return err
+		}
 		w.starters = append(w.starters, ownFactory.Start, nsFactory.Start)
-		c.handle(w.imports, func(obj any) []key { m := objectMeta(obj); return c.keyOf(m.Namespace, m.Name) })
-		c.handle(w.ownSlices, func(obj any) []key {
+		c.handle(w.imports, cl.ID, kindServiceImport, func(obj any) []key { m := objectMeta(obj); return c.keyOf(m.Namespace, m.Name) })
+		c.handle(w.ownSlices, cl.ID, kindEndpointSlice, func(obj any) []key {
 			m := objectMeta(obj)
 			return c.keyOf(m.Namespace, m.Labels[mcsv1beta1.LabelServiceName])
 		})
-		c.handle(w.nsInf, func(obj any) []key {
+		c.handle(w.nsInf, cl.ID, "", func(obj any) []key {
 			name := objectMeta(obj).Name
 			return slices.DeleteFunc(c.allKeys(), func(k key) bool { return k.namespace != name })
 		})
 	}
 	return nil
+}
+
+// cachedVersion is the resource version of an object in the informer that
+// holds the kind in that cluster, "" if none.
+func (c *Controller) cachedVersion(cluster, kind, namespace, name string) string {
+	w := c.watches[cluster]
+	if w == nil {
+		return ""
+	}
+	inf := map[string]cache.SharedIndexInformer{kindServiceExport: w.exports, kindServiceImport: w.imports, kindService: w.services, kindEndpointSlice: w.ownSlices}[kind]
+	if inf == nil {
+		return ""
+	}
+	obj, ok, _ := inf.GetIndexer().GetByKey(namespace + "/" + name)
+	if !ok {
+		return ""
+	}
+	return resourceVersionOf(obj)
 }
 
 // keyOf is the key of a service in scope, or none.
@@ -255,16 +310,29 @@ func (c *Controller) keyOf(namespace, service string) []key {
 	return []key{{namespace: namespace, service: service}}
 }
 
-func (c *Controller) handle(inf cache.SharedIndexInformer, keys func(any) []key) {
+// handle enqueues the keys of every event of inf; kind (if not "") names
+// the objects of this cluster read through c.written, dropped from it as
+// the informer delivers them. The echo of this process's own write (the
+// version it wrote) enqueues nothing: the sync that wrote it knew it.
+func (c *Controller) handle(inf cache.SharedIndexInformer, cluster, kind string, keys func(any) []key) {
 	enqueue := func(obj any) {
 		for _, k := range keys(obj) {
 			c.queue.Add(k)
 		}
 	}
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, obj any) { enqueue(obj) },
+		AddFunc: func(obj any) {
+			if !c.written.seen(cluster, kind, obj, false) {
+				enqueue(obj)
+			}
+		},
+		UpdateFunc: func(_, obj any) {
+			if !c.written.seen(cluster, kind, obj, false) {
+				enqueue(obj)
+			}
+		},
 		DeleteFunc: func(obj any) {
+			c.written.seen(cluster, kind, obj, true)
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = d.Obj
 			}
@@ -500,12 +568,15 @@ func (r cacheReader) ReadSource(_ context.Context, cl *clusterset.Cluster, scope
 	case unreachable != nil:
 		return reconcile.Source{ClusterID: cl.ID}, unreachable
 	}
-	exports, err := typedList[mcsv1beta1.ServiceExport](w.exports, scope)
+	exports, err := typedList[mcsv1beta1.ServiceExport](w.exports, scope, r.c.written.in(cl.ID, kindServiceExport, scope.Namespace))
 	if err != nil {
 		return reconcile.Source{ClusterID: cl.ID}, cl.Errorf("ServiceExport in the cache: %w", err)
 	}
-	services, _ := typedList[corev1.Service](w.services, scope)
-	endpoints, _ := typedList[discoveryv1.EndpointSlice](w.slices, scope)
+	services, err := typedList[corev1.Service](w.services, scope, r.c.written.in(cl.ID, kindService, scope.Namespace))
+	if err != nil {
+		return reconcile.Source{ClusterID: cl.ID}, cl.Errorf("Service in the cache: %w", err)
+	}
+	endpoints, _ := typedList[discoveryv1.EndpointSlice](w.slices, scope, nil)
 	return snapshot.BuildSource(cl.ID, exports, services, endpoints, scope), nil
 }
 
@@ -522,30 +593,52 @@ func (r cacheReader) ReadConsumer(_ context.Context, cl *clusterset.Cluster, sco
 		namespaces = append(namespaces, objectMeta(obj).Name)
 	}
 	slices.Sort(namespaces)
-	imports, err := typedList[mcsv1beta1.ServiceImport](w.imports, scope)
+	imports, err := typedList[mcsv1beta1.ServiceImport](w.imports, scope, r.c.written.in(cl.ID, kindServiceImport, scope.Namespace))
 	if err != nil {
 		return reconcile.Consumer{ClusterID: cl.ID}, cl.Errorf("ServiceImport in the cache: %w", err)
 	}
-	services, _ := typedList[corev1.Service](w.services, scope)
-	endpoints, _ := typedList[discoveryv1.EndpointSlice](w.ownSlices, scope)
+	services, err := typedList[corev1.Service](w.services, scope, r.c.written.in(cl.ID, kindService, scope.Namespace))
+	if err != nil {
+		return reconcile.Consumer{ClusterID: cl.ID}, cl.Errorf("Service in the cache: %w", err)
+	}
+	endpoints, err := typedList[discoveryv1.EndpointSlice](w.ownSlices, scope, r.c.written.in(cl.ID, kindEndpointSlice, scope.Namespace))
+	if err != nil {
+		return reconcile.Consumer{ClusterID: cl.ID}, cl.Errorf("EndpointSlice in the cache: %w", err)
+	}
 	return snapshot.BuildConsumer(cl.ID, namespaces, imports, services, endpoints, scope), nil
 }
 
-// typedList copies the objects of the scope's namespace from an informer
-// into typed values (dynamic ones, the MCS objects, converted from
-// unstructured). A key's sync needs one namespace, so the namespace index
-// keeps it from walking, and converting, every cached object of the
-// cluster; MCS objects are named after their service, so only those of
+// typedList copies the objects of the scope from an informer into typed
+// values (dynamic ones, the MCS objects, converted from unstructured). A
+// key's sync needs one service of one namespace, so the service index
+// (index.go) keeps it from walking, copying and filtering every cached
+// object of the namespace or the cluster; MCS objects are named after their service, so only those of
 // the scope's services are converted. An object that does not convert is
 // an error that stops the sync of its service, never silently left out: a
 // ServiceExport dropped that way would get its imports deleted.
-func typedList[T any](inf cache.SharedIndexInformer, scope snapshot.Scope) ([]T, error) {
-	objs, err := inf.GetIndexer().ByIndex(cache.NamespaceIndex, scope.Namespace)
-	if err != nil || scope.Namespace == "" {
-		objs = inf.GetStore().List()
-	}
+//
+// written are the objects this process wrote that the informer has not
+// delivered yet (by namespace and name): each replaces the cached one if
+// newer, or is added if the cache lacks it.
+func typedList[T any](inf cache.SharedIndexInformer, scope snapshot.Scope, written map[[2]string]*unstructured.Unstructured) ([]T, error) {
+	objs := scopeObjects(inf, scope)
 	out := make([]T, 0, len(objs))
 	for _, obj := range objs {
+		if len(written) > 0 {
+			m := objectMeta(obj)
+			if wo, ok := written[[2]string{m.Namespace, m.Name}]; ok {
+				delete(written, [2]string{m.Namespace, m.Name})
+				wrv, _ := resourceVersion(wo.GetResourceVersion())
+				if crv, ok := resourceVersion(resourceVersionOf(obj)); ok && wrv > crv {
+					t, err := fromWritten[T](wo)
+					if err != nil {
+						return nil, err
+					}
+					out = append(out, t)
+					continue
+				}
+			}
+		}
 		switch o := obj.(type) {
 		case *unstructured.Unstructured:
 			if !scope.Wants(o.GetName()) {
@@ -560,7 +653,24 @@ func typedList[T any](inf cache.SharedIndexInformer, scope snapshot.Scope) ([]T,
 			out = append(out, *o)
 		}
 	}
+	// Written, not in the cache yet (created): the snapshot's builders keep
+	// only what the scope covers.
+	for _, wo := range written {
+		t, err := fromWritten[T](wo)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
 	return out, nil
+}
+
+func fromWritten[T any](o *unstructured.Unstructured) (T, error) {
+	var t T
+	if err := apply.FromUnstructured(o, &t); err != nil {
+		return t, fmt.Errorf("decoding %s/%s as written: %w", o.GetNamespace(), o.GetName(), err)
+	}
+	return t, nil
 }
 
 // probe checks every cluster's API server; an unreachable one is marked

@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
@@ -62,6 +63,9 @@ type Engine struct {
 	MissingNamespaces MissingNamespaces
 	// Now is the clock handed to the library (default time.Now).
 	Now func() time.Time
+	// Written, if set, sees every object as a write request returned it
+	// (apply.Executor.Written).
+	Written func(clusterID string, obj *unstructured.Unstructured)
 
 	once     sync.Once
 	executor *apply.Executor
@@ -126,7 +130,7 @@ func (e *Engine) init() {
 		for _, c := range e.clusters() {
 			clusters[c.ID] = c
 		}
-		e.executor = &apply.Executor{Clusters: clusters, DryRun: e.DryRun}
+		e.executor = &apply.Executor{Clusters: clusters, DryRun: e.DryRun, Written: e.Written}
 	})
 }
 

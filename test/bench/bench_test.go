@@ -48,7 +48,7 @@ func (r *report) p(format string, args ...any) {
 
 func (r *report) String() string {
 	out := r.head.String()
-	for n := 1; n <= 6; n++ {
+	for n := 1; n <= 7; n++ {
 		if s := r.sections[n]; s != nil {
 			out += s.String()
 		}
@@ -90,6 +90,7 @@ func TestBench(t *testing.T) {
 		{"startup", func() { benchStartup(t, r) }},
 		{"library", func() { benchLibrary(t, r) }},
 		{"propagation", func() { benchPropagation(t, set, r) }},
+		{"watchscale", func() { benchWatchScale(t, set, r) }},
 	} {
 		if only == "" || strings.Contains(","+only+",", ","+b.name+",") {
 			b.run()

@@ -1,11 +1,13 @@
 // Package bench measures kubectl mcs on real local clusters (issue 7).
 //
 // Without $MCS_BENCH, `go test ./test/bench` (part of `make test`) runs only
-// TestRoundTrips: small imports whose request counts per cluster are
-// asserted against the documented figures (counts, never times). With
+// TestRoundTrips (small imports whose request counts per cluster are
+// asserted against the documented figures) and TestWatchScale (a short
+// `sync --watch` over 3 clusters × 20 services: cold start, restart and
+// churn, whose write counts are asserted): counts, never times. With
 // MCS_BENCH=1 (`make bench`), TestBench runs every benchmark (round trips,
-// scale, fan-out, start-up, library, propagation), prints the table and
-// rewrites the README section between the bench markers.
+// scale, fan-out, start-up, library, propagation, watch at scale), prints
+// the table and rewrites the README section between the bench markers.
 package bench
 
 import (
