@@ -66,6 +66,10 @@ func (w *written) record(cluster string, obj *unstructured.Unstructured) {
 			return
 		}
 	}
+	// What the informers' transforms drop, the kept copy does not need
+	// either (a write's response carries every manager's fields). The
+	// response is the watch mode's alone: nothing prints it.
+	unstructured.RemoveNestedField(obj.Object, "metadata", "managedFields")
 	w.objects[k] = obj
 }
 
