@@ -112,6 +112,20 @@ func endpointIP(cluster, n int) string {
 // one hand-made EndpointSlice of `endpoints`
 // ready endpoints with hostnames (as faults_test.go's manyServices, with
 // typed clients in parallel so 10,000 endpoints take seconds).
+// benchService is the selector-less Service db-<i> of the workloads: every
+// other one headless, the rest ClusterIP (their imports carry the derived
+// Service's cluster IP, which must not cost a second write).
+func benchService(i int) *corev1.Service {
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("db-%d", i)},
+		Spec:       corev1.ServiceSpec{ClusterIP: "None", Ports: []corev1.ServicePort{{Name: "sql", Port: 5432, Protocol: corev1.ProtocolTCP}}},
+	}
+	if i%2 == 1 {
+		svc.Spec.ClusterIP = ""
+	}
+	return svc
+}
+
 func workload(ctx context.Context, t testing.TB, c *localcluster.Cluster, ns string, n, endpoints, cluster int) {
 	t.Helper()
 	ensureNamespace(ctx, t, c, ns)
@@ -125,16 +139,7 @@ func workload(ctx context.Context, t testing.TB, c *localcluster.Cluster, ns str
 			defer wg.Done()
 			defer func() { <-sem }()
 			name := fmt.Sprintf("db-%d", i)
-			svc := &corev1.Service{
-				ObjectMeta: metav1.ObjectMeta{Name: name},
-				Spec:       corev1.ServiceSpec{ClusterIP: "None", Ports: []corev1.ServicePort{{Name: "sql", Port: 5432, Protocol: corev1.ProtocolTCP}}},
-			}
-			if i%2 == 1 {
-				// Half ClusterSetIP: their imports carry the derived
-				// Service's cluster IP, which must not cost a second write.
-				svc.Spec.ClusterIP = ""
-			}
-			if _, err := c.Client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+			if _, err := c.Client.CoreV1().Services(ns).Create(ctx, benchService(i), metav1.CreateOptions{}); err != nil {
 				errs <- err
 				return
 			}

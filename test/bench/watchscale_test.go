@@ -87,14 +87,7 @@ func scaleWorkload(ctx context.Context, t testing.TB, set *localcluster.Set, cfg
 				defer wg.Done()
 				defer func() { <-sem }()
 				svcName := fmt.Sprintf("db-%d", i)
-				svc := &corev1.Service{
-					ObjectMeta: metav1.ObjectMeta{Name: svcName},
-					Spec:       corev1.ServiceSpec{ClusterIP: "None", Ports: []corev1.ServicePort{{Name: "sql", Port: 5432, Protocol: corev1.ProtocolTCP}}},
-				}
-				if i%2 == 1 {
-					svc.Spec.ClusterIP = ""
-				}
-				if _, err := c.Client.CoreV1().Services(cfg.ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+				if _, err := c.Client.CoreV1().Services(cfg.ns).Create(ctx, benchService(i), metav1.CreateOptions{}); err != nil {
 					errs <- err
 					return
 				}
