@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 )
@@ -8,7 +9,8 @@ import (
 // addExportStatuses renders the conditions of every export of a service,
 // once for the clusterset: they depend on the service's synced exports
 // only, so every consumer's sync agrees on them. A service a Problem blocks
-// gets none, since nothing of it is written.
+// gets none, since nothing of it is written; while an exporter of the
+// service is unreachable, each export keeps its Conflict condition.
 func (r *run) addExportStatuses(key serviceKey) {
 	if r.blocked[key] {
 		return
@@ -21,6 +23,9 @@ func (r *run) addExportStatuses(key serviceKey) {
 	}
 	for _, e := range exports {
 		conds := exportConditions(e, conflictCond, r.now)
+		if r.partial[key] {
+			keepObservedConflict(conds, e.export.Status.Conditions)
+		}
 		r.plan.ExportStatuses = append(r.plan.ExportStatuses, ExportStatus{
 			Cluster: e.cluster, Namespace: e.export.Namespace, Name: e.export.Name, Conditions: conds,
 		})
@@ -103,4 +108,18 @@ func (r *consumerRun) staleClusters(key serviceKey, retained []retainedCluster) 
 
 func (r *consumerRun) change(action Action, kind, namespace, name string) Change {
 	return Change{Cluster: r.id, Action: action, Kind: kind, Namespace: namespace, Name: name}
+}
+
+// keepObservedConflict puts back the Conflict condition an export already
+// has (when it has one) in place of the one rendered from a partial view.
+func keepObservedConflict(desired, observed []metav1.Condition) {
+	o := meta.FindStatusCondition(observed, string(mcsv1beta1.ServiceExportConditionConflict))
+	if o == nil {
+		return
+	}
+	for i := range desired {
+		if desired[i].Type == o.Type {
+			desired[i] = *o.DeepCopy()
+		}
+	}
 }

@@ -70,6 +70,11 @@ type run struct {
 	// blocked are the services a Problem stops in some consumer: nothing of
 	// them is written anywhere, their export statuses included.
 	blocked map[serviceKey]bool
+	// partial are the services an unreachable exporter still backs: their
+	// exports cannot all be compared in this run, so every export keeps
+	// the Conflict condition it has (a conflict, or its absence, does not
+	// flap while a cluster is down).
+	partial map[serviceKey]bool
 
 	consumers []*consumerRun
 	plan      Plan
@@ -144,6 +149,7 @@ func newRun(s *Snapshot) *run {
 		unreachable: map[string]bool{},
 		exports:     map[serviceKey][]*exportedService{},
 		blocked:     map[serviceKey]bool{},
+		partial:     map[serviceKey]bool{},
 	}
 	r.indexSources(s.Sources)
 	consumers := slices.Clone(s.Consumers)
@@ -327,6 +333,11 @@ func (r *consumerRun) reconcileService(key serviceKey) {
 
 	observedImport := r.imports[key]
 	retained := r.retainedClusters(key, observedImport)
+	for _, c := range retained {
+		if r.unreachable[c.id] {
+			r.partial[key] = true
+		}
+	}
 	var merged *mergedExports
 	if len(valid) > 0 {
 		m := mergeExports(valid)
