@@ -198,7 +198,9 @@ func TestSyncWritesAndPropagation(t *testing.T) {
 // stay apart (workqueue.SetProvider could not do that).
 func TestQueueMetrics(t *testing.T) {
 	a, b := New(func() State { return State{} }), New(func() State { return State{} })
-	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+	// A retry an hour away: the retried item must not come back (an add)
+	// before the scrape, however slow the machine.
+	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Hour, time.Hour),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: QueueName, MetricsProvider: a.QueueMetrics()})
 	defer q.ShutDown()
 	q.Add("ns/a")
