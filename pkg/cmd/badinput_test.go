@@ -1,16 +1,11 @@
 package cmd_test
 
 import (
-	"bytes"
+	"context"
 	"strings"
-	"sync"
 	"testing"
 
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
-
-	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
-	"github.com/kubectl-mcs/kubectl-mcs/pkg/cmd"
+	"github.com/kubectl-mcs/kubectl-mcs/test/pluginrun"
 )
 
 // Bad input that needs no cluster to be recognised is refused before any
@@ -42,33 +37,26 @@ func TestBadInputBeforeAnyRequest(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var out, errOut bytes.Buffer
-			streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-			var mu sync.Mutex
-			var connected []*clusterset.Cluster
-			loader := &clusterset.Loader{Flags: genericclioptions.NewConfigFlags(true),
-				OnConnect: func(c *clusterset.Cluster) { mu.Lock(); connected = append(connected, c); mu.Unlock() }}
-			root := cmd.NewCmdMCSWithLoader(streams, loader)
-			root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, tc.args...))
-			if code := cmd.Execute(root, streams); code != 1 {
-				t.Errorf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+			r := pluginrun.Run(context.Background(), kubeconfig, tc.args...)
+			if r.Code != 1 {
+				t.Errorf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 			}
 			for _, f := range tc.fragments {
-				if !strings.Contains(errOut.String(), f) {
-					t.Errorf("error output lacks %q:\n%s", f, errOut.String())
+				if !strings.Contains(r.Stderr, f) {
+					t.Errorf("error output lacks %q:\n%s", f, r.Stderr)
 				}
 			}
-			if strings.Contains(errOut.String(), "cannot reach") {
-				t.Errorf("the command tried the (closed) API server before refusing its input:\n%s", errOut.String())
+			if strings.Contains(r.Stderr, "cannot reach") {
+				t.Errorf("the command tried the (closed) API server before refusing its input:\n%s", r.Stderr)
 			}
-			for _, c := range connected {
-				if n := c.Requests.Reads() + c.Requests.Writes(); n != 0 {
-					t.Errorf("%d requests to %s before refusing the input", n, c.Context)
+			for ctx, n := range r.Reads {
+				if n+r.Writes[ctx] != 0 {
+					t.Errorf("%d requests to %s before refusing the input", n+r.Writes[ctx], ctx)
 				}
 			}
 			for _, hint := range []string{"give a pod hostname", "check -n/--context"} {
-				if n := strings.Count(errOut.String(), hint); n > 1 {
-					t.Errorf("hint %q printed %d times:\n%s", hint, n, errOut.String())
+				if n := strings.Count(r.Stderr, hint); n > 1 {
+					t.Errorf("hint %q printed %d times:\n%s", hint, n, r.Stderr)
 				}
 			}
 		})

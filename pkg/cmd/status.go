@@ -197,17 +197,19 @@ func (o *StatusOptions) read(ctx context.Context, contexts []string, scope snaps
 // as given. Only names with the derived prefix cost a request.
 func (o *StatusOptions) servicesOfDerived(ctx context.Context, namespace string) []string {
 	out := slices.Clone(o.Services)
+	var c *clusterset.Cluster
 	for i, name := range out {
 		if !strings.HasPrefix(name, reconcile.DerivedServiceName("")) || namespace == "" {
 			continue
 		}
-		current, err := o.Loader.CurrentContext()
-		if err != nil {
-			return out
-		}
-		c, err := o.Loader.Connect(current)
-		if err != nil {
-			return out
+		if c == nil {
+			current, err := o.Loader.CurrentContext()
+			if err != nil {
+				return out
+			}
+			if c, err = o.Loader.Connect(current); err != nil {
+				return out
+			}
 		}
 		svc, err := c.Kube.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err == nil && svc.Labels[mcsv1beta1.LabelServiceName] != "" {
