@@ -52,7 +52,7 @@ func (c *Cluster) StartCoreDNS(ctx context.Context, corefileTemplate string) (*C
 	if err != nil {
 		return nil, err
 	}
-	port, err := freeUDPPort()
+	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
@@ -113,21 +113,3 @@ func (d *CoreDNS) Resolver() *net.Resolver {
 
 // Stop stops this CoreDNS.
 func (d *CoreDNS) Stop() { d.proc.stop(2 * time.Second) }
-
-// freeUDPPort asks the kernel for a loopback port free for UDP; CoreDNS
-// listens on the same number for TCP, which is free in practice.
-func freeUDPPort() (int, error) {
-	for range 10 {
-		conn, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := conn.LocalAddr().(*net.UDPAddr).Port
-		conn.Close()
-		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
-			l.Close()
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("no loopback port free for both UDP and TCP")
-}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -80,16 +80,6 @@ func (p *process) stop(grace time.Duration) {
 	}
 }
 
-// freePort asks the kernel for an unused loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // waitFor polls check until it succeeds, the process dies, or ctx ends.
 func waitFor(ctx context.Context, p *process, what string, check func(context.Context) error) error {
 	var last error
@@ -99,7 +89,7 @@ func waitFor(ctx context.Context, p *process, what string, check func(context.Co
 		}
 		if p != nil {
 			if done, err := p.exited(); done {
-				return fmt.Errorf("%s exited before %s (%v); see %s", p.name, what, err, p.logPath)
+				return fmt.Errorf("%s exited before %s (%v); see %s, which ends:\n%s", p.name, what, err, p.logPath, p.logTail(5))
 			}
 		}
 		select {
@@ -108,4 +98,18 @@ func waitFor(ctx context.Context, p *process, what string, check func(context.Co
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// logTail returns the last lines of the process's log, so an error about a
+// server that died says why even where the work directory is gone (CI).
+func (p *process) logTail(lines int) string {
+	data, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
 }
