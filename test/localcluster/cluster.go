@@ -42,6 +42,11 @@ type Options struct {
 	// version (e.g. "v1alpha1" to stand in for an older install); "none"
 	// installs no MCS CRDs at all.
 	CRDVersion map[string]string
+	// DataPlane gives the clusters a network that carries traffic: pods in
+	// network namespaces answering on their container ports, and per
+	// cluster a node running a real kube-proxy (see dataplane.go). It needs
+	// what DataPlaneSupported checks (root, iptables, kube-proxy).
+	DataPlane bool
 }
 
 // Set is a group of running clusters sharing one etcd and one kubeconfig.
@@ -55,6 +60,7 @@ type Set struct {
 	ownsDir   bool
 	etcd      *process
 	etcdURL   string
+	segment   *segment
 	stopOnce  sync.Once
 	clusterMu sync.Mutex
 }
@@ -81,6 +87,7 @@ type Cluster struct {
 	podsDone  chan struct{}
 	dnsMu     sync.Mutex
 	dns       []*CoreDNS
+	node      *node
 }
 
 // PodCIDR is the range the pod stand-in assigns pod IPs from: 198.18.0.0/15
@@ -122,11 +129,21 @@ func Start(ctx context.Context, opts Options) (_ *Set, err error) {
 		}
 	}()
 	start := time.Now()
+	if opts.DataPlane {
+		if err := DataPlaneSupported(s.toolsDir); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.startEtcd(ctx); err != nil {
 		return nil, err
 	}
 	for i := range opts.Clusters {
 		s.Clusters = append(s.Clusters, &Cluster{Name: "cluster" + strconv.Itoa(i+1), index: i, set: s})
+	}
+	if opts.DataPlane {
+		if err := s.startSegment(); err != nil {
+			return nil, err
+		}
 	}
 	errs := make([]error, len(s.Clusters))
 	var wg sync.WaitGroup
@@ -134,7 +151,7 @@ func Start(ctx context.Context, opts Options) (_ *Set, err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = c.start(ctx, opts.CRDVersion[c.Name])
+			errs[i] = c.start(ctx, opts.CRDVersion[c.Name], opts.DataPlane)
 		}()
 	}
 	wg.Wait()
@@ -197,7 +214,7 @@ func (s *Set) startEtcd(ctx context.Context) error {
 	})
 }
 
-func (c *Cluster) start(ctx context.Context, crdVersion string) error {
+func (c *Cluster) start(ctx context.Context, crdVersion string, dataPlane bool) error {
 	c.dir = filepath.Join(c.set.WorkDir, c.Name)
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return err
@@ -249,6 +266,15 @@ func (c *Cluster) start(ctx context.Context, crdVersion string) error {
 		"--v=1",
 	); err != nil {
 		return err
+	}
+	if err := c.registerNode(ctx); err != nil {
+		return err
+	}
+	if dataPlane {
+		// The node comes first: the pod stand-in plumbs each pod into it.
+		if err := c.startNode(ctx); err != nil {
+			return err
+		}
 	}
 	if err := c.startPods(); err != nil {
 		return err
@@ -365,6 +391,7 @@ func (s *Set) Stop() {
 			}()
 		}
 		wg.Wait()
+		s.segment.stop()
 		s.etcd.stop(10 * time.Second)
 		if s.ownsDir {
 			os.RemoveAll(s.WorkDir)
@@ -382,6 +409,7 @@ func (c *Cluster) stop() {
 		c.podsStop()
 		<-c.podsDone
 	}
+	c.node.stop()
 	c.kcm.stop(5 * time.Second)
 	c.apiserver.stop(5 * time.Second)
 }

@@ -27,12 +27,9 @@ const NotReadyAnnotation = "localcluster.kubectl-mcs.io/not-ready"
 // controller copies it onto endpoints, so tests can see zones survive a sync.
 func (c *Cluster) Zone() string { return c.Name + "-zone-a" }
 
-// startPods creates the Node and runs the pod stand-in: it binds unscheduled
-// pods to the node (there is no scheduler), marks bound pods Running and
-// Ready with a unique IP from PodCIDR (there is no kubelet), and completes
-// graceful deletions the way a kubelet would once containers have stopped.
-func (c *Cluster) startPods() error {
-	ctx, cancel := context.WithCancel(context.Background())
+// registerNode creates the cluster's one Node, Ready, with NodeIP as its
+// InternalIP (kube-proxy reads its node's addresses from it).
+func (c *Cluster) registerNode(ctx context.Context) error {
 	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: NodeName, Labels: map[string]string{
 			corev1.LabelTopologyZone: c.Zone(),
@@ -44,18 +41,29 @@ func (c *Cluster) startPods() error {
 		created, err = c.Client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
 	}
 	if err != nil {
-		cancel()
 		return fmt.Errorf("%s: creating node: %w", c.Name, err)
 	}
 	created.Status.Conditions = []corev1.NodeCondition{{
 		Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "LocalClusterStandIn",
 		LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(),
 	}}
+	created.Status.Addresses = []corev1.NodeAddress{
+		{Type: corev1.NodeInternalIP, Address: c.NodeIP()},
+		{Type: corev1.NodeHostName, Address: NodeName},
+	}
 	if _, err := c.Client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
-		cancel()
 		return fmt.Errorf("%s: marking node ready: %w", c.Name, err)
 	}
+	return nil
+}
 
+// startPods runs the pod stand-in: it binds unscheduled pods to the node
+// (there is no scheduler), marks bound pods Running and Ready with a unique
+// IP from PodCIDR (there is no kubelet), plumbing each into the node's
+// network first when the set has a data plane, and completes graceful
+// deletions the way a kubelet would once containers have stopped.
+func (c *Cluster) startPods() error {
+	ctx, cancel := context.WithCancel(context.Background())
 	prefix, err := netip.ParsePrefix(c.PodCIDR())
 	if err != nil {
 		cancel()
@@ -75,7 +83,13 @@ func (c *Cluster) startPods() error {
 		AddFunc:    enqueue,
 		UpdateFunc: func(_, obj any) { enqueue(obj) },
 		DeleteFunc: func(obj any) {
+			if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tombstone.Obj
+			}
 			if pod, ok := obj.(*corev1.Pod); ok {
+				if c.node != nil {
+					c.node.removePod(pod.UID)
+				}
 				sim.ips.release(pod.Status.PodIP)
 			}
 		},
@@ -154,6 +168,11 @@ func (s *podStandIn) sync(ctx context.Context, key string) error {
 	// harness) keep it, and nobody else may get it.
 	s.ips.reserve(pod.Status.PodIP)
 	want := s.runningStatus(pod)
+	if node := s.cluster.node; node != nil {
+		if err := node.ensurePod(pod, want.PodIP); err != nil {
+			return err
+		}
+	}
 	if pod.Status.Phase == want.Phase && pod.Status.PodIP != "" && podReady(pod) == podReady(&corev1.Pod{Status: want}) {
 		return nil
 	}
@@ -182,7 +201,7 @@ func (s *podStandIn) runningStatus(pod *corev1.Pod) corev1.PodStatus {
 		Phase:     corev1.PodRunning,
 		PodIP:     ip,
 		PodIPs:    []corev1.PodIP{{IP: ip}},
-		HostIP:    "198.18.255.254",
+		HostIP:    s.cluster.NodeIP(),
 		StartTime: &now,
 		Conditions: []corev1.PodCondition{
 			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},

@@ -3,6 +3,8 @@
 # (default .cache/bin):
 #   servers: etcd, kube-apiserver, kube-controller-manager, CoreDNS (the
 #            local test clusters);
+#   proxy:   kube-proxy (the data plane of the local clusters: it programs
+#            Services, derived ones included, into each node's iptables);
 #   clients: kubectl, krew and krew's validate-krew-manifest (the plugin's
 #            distribution tests);
 #   k9s:     k9s (the test that runs plugins.yaml in a real k9s, in tmux).
@@ -36,6 +38,11 @@ build_servers() {
 	go build -trimpath -ldflags "$k8s_ldflags" -o "$out/" ./cmd/etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
 	echo "tools: building coredns"
 	(cd coredns && go build -trimpath -ldflags "-s -w" -o "$out/coredns" .)
+}
+
+build_proxy() {
+	echo "tools: building kube-proxy $k8s_version into $out"
+	go build -trimpath -ldflags "$k8s_ldflags" -o "$out/" k8s.io/kubernetes/cmd/kube-proxy
 }
 
 build_clients() {
@@ -80,6 +87,14 @@ if up_to_date servers "$servers_fp" etcd kube-apiserver kube-controller-manager 
 else
 	build_servers
 	echo "$servers_fp" >"$out/.fingerprint-servers"
+fi
+
+proxy_fp=$(fingerprint proxy "$k8s_ldflags" go.mod go.sum)
+if up_to_date proxy "$proxy_fp" kube-proxy; then
+	echo "tools: kube-proxy up to date in $out (kubernetes $k8s_version)"
+else
+	build_proxy
+	echo "$proxy_fp" >"$out/.fingerprint-proxy"
 fi
 
 clients_fp=$(fingerprint clients "$k8s_ldflags" go.mod go.sum cmd/kubectl/main.go krew/go.mod krew/go.sum)
