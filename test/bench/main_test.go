@@ -32,7 +32,7 @@ func run(m *testing.M) int {
 	if benchMode() {
 		n = 6
 	}
-	return pluginrun.Main(m, "bench", n, &clusters)
+	return pluginrun.Main(m, "bench", localcluster.Options{Clusters: n}, &clusters)
 }
 
 func needClusters(t *testing.T) *localcluster.Set {

@@ -118,6 +118,20 @@ func TestSeedWalkthrough(t *testing.T) {
 	if got := lookupEventually(ctx, t, dns, "mysql.provider-ns.svc.clusterset.local."); !slices.Equal(got, all) {
 		t.Errorf("mysql.provider-ns.svc.clusterset.local -> %v, want %v", got, all)
 	}
+	if set.HasDataPlane() {
+		// Seed step 4: from cluster2's node, each name reaches its pod in
+		// cluster1, and the service name reaches both.
+		for name, want := range map[string][]string{
+			"mysql-0.amcs-mysql.provider-ns.svc.cluster.local.":        {"cluster1/mysql-0"},
+			"mysql-0.cluster1.mysql.provider-ns.svc.clusterset.local.": {"cluster1/mysql-0"},
+			"mysql-1.cluster1.mysql.provider-ns.svc.clusterset.local.": {"cluster1/mysql-1"},
+			"mysql.provider-ns.svc.clusterset.local.":                  {"cluster1/mysql-0", "cluster1/mysql-1"},
+		} {
+			if got := connectByName(ctx, t, consumer, dns, name, "3306"); !slices.Equal(got, want) {
+				t.Errorf("%s: %s:3306 answered by %v, want %v", consumer.Name, name, got, want)
+			}
+		}
+	}
 
 	// Nothing changed: the re-run reads, writes nothing, and says so.
 	again := kubectlMCS(t, set.Kubeconfig, "import", "mysql", "-n", ns, "--from", "cluster1", "--context", "cluster2").mustSucceed(t)

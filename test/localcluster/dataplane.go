@@ -102,6 +102,9 @@ func (c *Cluster) NodeIP() string {
 	return addr.String()
 }
 
+// HasDataPlane tells whether the set was started with a data plane.
+func (s *Set) HasDataPlane() bool { return s.segment != nil }
+
 // segment is the namespace holding the bridge every node is plugged into.
 type segment struct {
 	ns     *netNS

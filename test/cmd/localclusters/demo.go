@@ -34,9 +34,16 @@ func runDemo(ctx context.Context, plugin string, n int) error {
 	if n < 2 {
 		n = 2
 	}
-	step("Starting %d local clusters (etcd, kube-apiserver, kube-controller-manager, pod stand-in, MCS CRDs)", n)
+	// Seed step 4 connects through the names; that needs the data plane,
+	// which needs root.
+	noDataPlane := localcluster.DataPlaneSupported("")
+	parts := "etcd, kube-apiserver, kube-controller-manager, pod stand-in, MCS CRDs"
+	if noDataPlane == nil {
+		parts += "; a node per cluster running kube-proxy, pods answering on their ports"
+	}
+	step("Starting %d local clusters (%s)", n, parts)
 	start := time.Now()
-	set, err := localcluster.Start(ctx, localcluster.Options{Clusters: n, Log: os.Stdout})
+	set, err := localcluster.Start(ctx, localcluster.Options{Clusters: n, Log: os.Stdout, DataPlane: noDataPlane == nil})
 	if err != nil {
 		return err
 	}
@@ -145,6 +152,53 @@ func runDemo(ctx context.Context, plugin string, n int) error {
 	} {
 		if err := q.query(ctx, c.name, c.want); err != nil {
 			return err
+		}
+	}
+
+	if noDataPlane != nil {
+		step("Seed step 4 (connecting to mysql-0 from %s) skipped: %v", consumer.Name, noDataPlane)
+		return nil
+	}
+	step("Seed step 4: from %s's node, connect to port 3306 by each name (resolved by that CoreDNS); each pod answers with its cluster and name", consumer.Name)
+	return connectByNames(ctx, os.Stdout, consumer, dns, []nameAnswers{
+		{"mysql-0.amcs-mysql.provider-ns.svc.cluster.local", []string{provider.Name + "/mysql-0"}},
+		{"mysql-0." + provider.Name + ".mysql.provider-ns.svc.clusterset.local", []string{provider.Name + "/mysql-0"}},
+		{"mysql-0.mysql.provider-ns.svc.clusterset.local", []string{provider.Name + "/mysql-0"}},
+		{"mysql.provider-ns.svc.clusterset.local", []string{provider.Name + "/mysql-0", provider.Name + "/mysql-1"}},
+	})
+}
+
+// nameAnswers is a name and the pods that must answer through it.
+type nameAnswers struct {
+	name string
+	want []string
+}
+
+// connectByNames resolves each name through dns, connects from the
+// cluster's node to port 3306 of every address it resolves to (one
+// connection each: the service name's two addresses are two connections),
+// prints who answered, and fails unless exactly the wanted pods did. No
+// command runs here, so the lines are comments, not `$` lines.
+func connectByNames(ctx context.Context, out io.Writer, c *localcluster.Cluster, dns *localcluster.CoreDNS, names []nameAnswers) error {
+	for _, n := range names {
+		addrs, err := dns.Resolver().LookupHost(ctx, n.name+".")
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.name, err)
+		}
+		slices.Sort(addrs)
+		var got []string
+		for _, addr := range addrs {
+			target := net.JoinHostPort(addr, "3306")
+			answer, err := c.Connect(ctx, target)
+			if err != nil {
+				return fmt.Errorf("%s's node: connecting to %s (%s): %w", c.Name, n.name, target, err)
+			}
+			fmt.Fprintf(out, "# %s's node: connect %s:3306 (%s) -> answered by %s\n", c.Name, n.name, addr, answer)
+			got = append(got, answer)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, n.want) {
+			return fmt.Errorf("%s:3306 from %s's node was answered by %v, want %v", n.name, c.Name, got, n.want)
 		}
 	}
 	return nil

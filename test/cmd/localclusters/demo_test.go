@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
 	"github.com/kubectl-mcs/kubectl-mcs/test/pluginrun"
 )
 
@@ -42,6 +44,18 @@ func TestDemo(t *testing.T) {
 	}
 	if digErr != nil && (digs != 0 || queries != 5 || strings.Count(out, "# dig is not installed") != 1) {
 		t.Errorf("dig is not installed: %d dig runs and %d queries from the demo itself, want 0 and 5, and one note", digs, queries)
+	}
+	// Seed step 4: where the data plane runs, five connections (one per
+	// name, two for the service name), each answered by the named pod.
+	connections := strings.Count(out, "'s node: connect ")
+	if err := localcluster.DataPlaneSupported(""); err == nil {
+		if connections != 5 || strings.Count(out, "-> answered by cluster1/mysql-0") != 4 || strings.Count(out, "-> answered by cluster1/mysql-1") != 1 {
+			t.Errorf("seed step 4 shows %d connections, want 5: 4 answered by cluster1/mysql-0, 1 by cluster1/mysql-1", connections)
+		}
+	} else if os.Getenv(pluginrun.RequireDataPlaneEnv) != "" {
+		t.Errorf("the data plane is required here: %v", err)
+	} else if connections != 0 || !strings.Contains(out, "Seed step 4 (connecting to mysql-0 from cluster2) skipped: ") {
+		t.Errorf("without a data plane the demo must say step 4 is skipped, and connect nowhere (%d connections)", connections)
 	}
 	if t.Failed() {
 		t.Logf("transcript:\n%s", out)
