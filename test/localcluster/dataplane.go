@@ -56,9 +56,6 @@ const (
 	// destination to an endpoint. What kube-proxy does not rewrite goes
 	// nowhere.
 	serviceRange = "198.19.0.0/16"
-	// podGateway is the pod's default gateway: each node-side veth holds it,
-	// so a pod reaches its node whatever the node's addresses.
-	podGateway = "169.254.1.1"
 	// relayPort is where a node reaches its cluster's API: a listener on the
 	// node's loopback that the harness relays to the apiserver on the host's.
 	relayPort = 6443
@@ -396,7 +393,9 @@ func (n *node) ensurePod(pod *corev1.Pod, ip string) error {
 
 func (n *node) plumbPod(pn *podNet, addr netip.Addr) error {
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: pn.hostLink}, PeerName: "eth0", PeerNamespace: netlink.NsFd(pn.ns.fd())}
-	gateway := netip.MustParseAddr(podGateway)
+	// A pod's default gateway is its node's IP, which each node-side veth
+	// holds too (as a /32), so the node answers the pod's ARP for it.
+	gateway := n.ip
 	if err := n.ns.handle(func(h *netlink.Handle) error {
 		if err := h.LinkAdd(veth); err != nil {
 			return err

@@ -43,12 +43,7 @@ func TestDataPlane(t *testing.T) {
 	if err := CheckTools(ToolsDir()); err != nil {
 		t.Skip(err)
 	}
-	if err := DataPlaneSupported(""); err != nil {
-		if os.Getenv("MCS_REQUIRE_DATAPLANE") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	needDataPlane(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	set, err := Start(ctx, Options{Clusters: 2, DataPlane: true, Log: testWriter{t}})
@@ -99,6 +94,18 @@ func TestDataPlane(t *testing.T) {
 	// cluster2's node has no rule for cluster1's ClusterIP: it goes nowhere.
 	if got, err := c2.Connect(ctx, net.JoinHostPort(clusterIP, "80")); err == nil {
 		t.Fatalf("cluster2 reached cluster1's ClusterIP %s: %q", clusterIP, got)
+	}
+}
+
+// needDataPlane skips where the machine cannot run the data plane, unless
+// MCS_REQUIRE_DATAPLANE (pluginrun.RequireDataPlaneEnv) demands it.
+func needDataPlane(t *testing.T) {
+	t.Helper()
+	if err := DataPlaneSupported(""); err != nil {
+		if os.Getenv("MCS_REQUIRE_DATAPLANE") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
 	}
 }
 
