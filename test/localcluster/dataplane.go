@@ -160,7 +160,7 @@ type podNet struct {
 // startNode builds the node namespace, plugs it into the segment, starts the
 // API relay and kube-proxy, and waits until kube-proxy reports healthy (its
 // first full sync of the iptables rules is done).
-func (c *Cluster) startNode(ctx context.Context) (err error) {
+func (c *Cluster) startNode(ctx context.Context) error {
 	ns, err := newNetNS(c.Name + "-node")
 	if err != nil {
 		return err
@@ -355,8 +355,12 @@ func (n *node) startKubeProxy(ctx context.Context) error {
 func (n *node) ensurePod(pod *corev1.Pod, ip string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if existing, ok := n.pods[pod.UID]; ok && existing.ip == ip {
-		return nil
+	if existing, ok := n.pods[pod.UID]; ok {
+		if existing.ip == ip {
+			return nil
+		}
+		existing.close()
+		delete(n.pods, pod.UID)
 	}
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
