@@ -56,11 +56,14 @@ func TestConnectivity(t *testing.T) {
 	createWorkload(ctx, t, c1, ns, confService("both", false))
 	createWorkload(ctx, t, c3, ns, confService("both", false))
 	createWorkload(ctx, t, c1, ns, confService("hidden", false))
+	// client: a pod in cluster2 to connect from, as an application would.
+	createWorkload(ctx, t, c2, ns, confService("client", false))
 	kubectlMCS(t, set.Kubeconfig, "export", "web", "both", "-n", ns, "--context", c1.Name).mustSucceed(t)
 	kubectlMCS(t, set.Kubeconfig, "export", "both", "-n", ns, "--context", c3.Name).mustSucceed(t)
 	stop := startSyncWatch(ctx, t, set, ns)
 	defer stop()
 	webPods := podNames(ctx, t, c1, ns, "web")
+	client := podNames(ctx, t, c2, ns, "client")[0]
 
 	t.Run("ClusterSetIPThroughKubeProxyInEveryCluster", func(t *testing.T) {
 		for _, c := range []*localcluster.Cluster{c2, c1} { // the consumer, then the exporter
@@ -70,6 +73,18 @@ func TestConnectivity(t *testing.T) {
 			if want := prefixed(c1.Name, webPods); !slices.Equal(keys(got), want) {
 				t.Errorf("%s: web.%s.svc.clusterset.local (%s:80) answered by %v, want every pod of web: %v", c.Name, ns, ip, got, want)
 			}
+		}
+		// From a pod, kube-proxy's rules for forwarded traffic apply.
+		ip := clustersetIP(ctx, t, c2, dns[c2.Name], ns, "web")
+		var answer string
+		ok, state := within(ctx, connectWithin, func() (bool, string) {
+			var err error
+			answer, err = c2.ConnectFromPod(ctx, ns, client, net.JoinHostPort(ip, "80"))
+			return err == nil, fmt.Sprint(err)
+		})
+		t.Logf("%s: pod %s -> web.%s.svc.clusterset.local (%s:80) answered by %s", c2.Name, client, ns, ip, answer)
+		if !ok || !slices.Contains(prefixed(c1.Name, webPods), answer) {
+			t.Errorf("%s: pod %s -> %s:80: answer %q (%s), want a pod of web", c2.Name, client, ip, answer, state)
 		}
 	})
 

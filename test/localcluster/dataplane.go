@@ -151,6 +151,8 @@ type node struct {
 
 // podNet is a pod's namespace and the listeners answering in it.
 type podNet struct {
+	namespace string
+	name      string
 	ns        *netNS
 	ip        string
 	hostLink  string
@@ -370,7 +372,7 @@ func (n *node) ensurePod(pod *corev1.Pod, ip string) error {
 	if err != nil {
 		return err
 	}
-	pn := &podNet{ns: ns, ip: ip, hostLink: "pod" + strconv.Itoa(n.nextLink)}
+	pn := &podNet{namespace: pod.Namespace, name: pod.Name, ns: ns, ip: ip, hostLink: "pod" + strconv.Itoa(n.nextLink)}
 	n.nextLink++
 	if err := n.plumbPod(pn, addr); err != nil {
 		pn.close()
@@ -495,14 +497,41 @@ var ErrNoDataPlane = errors.New("the clusters were started without a data plane 
 // (host:port, an IP: resolve names with a CoreDNS of the cluster first, as
 // the node's resolver would) and returns what the other end answered,
 // "<cluster>/<pod>" for a pod's listener. Connections to a Service's IP go
-// through kube-proxy's rules, as from any process on a node.
+// through kube-proxy's rules for the node's own traffic (nat OUTPUT).
 func (c *Cluster) Connect(ctx context.Context, address string) (string, error) {
 	if c.node == nil {
 		return "", ErrNoDataPlane
 	}
+	return connectAndRead(ctx, c.node.ns, address)
+}
+
+// ConnectFromPod is Connect from inside a pod of the cluster, as a client
+// container would: its traffic leaves through the pod's veth, and a
+// Service's IP is rewritten by kube-proxy's rules for forwarded traffic
+// (nat PREROUTING) on the pod's node.
+func (c *Cluster) ConnectFromPod(ctx context.Context, namespace, pod, address string) (string, error) {
+	if c.node == nil {
+		return "", ErrNoDataPlane
+	}
+	c.node.mu.Lock()
+	var ns *netNS
+	for _, pn := range c.node.pods {
+		if pn.namespace == namespace && pn.name == pod {
+			ns = pn.ns
+		}
+	}
+	c.node.mu.Unlock()
+	if ns == nil {
+		return "", fmt.Errorf("%s: pod %s/%s has no network (not running on the node, or not yet)", c.Name, namespace, pod)
+	}
+	return connectAndRead(ctx, ns, address)
+}
+
+// connectAndRead connects from inside ns and reads one line, within 2s.
+func connectAndRead(ctx context.Context, ns *netNS, address string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	conn, err := c.node.ns.dialContext(ctx, "tcp", address)
+	conn, err := ns.dialContext(ctx, "tcp", address)
 	if err != nil {
 		return "", err
 	}

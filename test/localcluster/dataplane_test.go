@@ -36,6 +36,17 @@ spec:
     targetPort: 8080
 `
 
+const clientManifest = `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: client
+spec:
+  containers:
+  - name: client
+    image: client
+`
+
 // TestDataPlane checks the data plane itself, below any MCS object: a pod
 // answers on its container port from its own node and from another
 // cluster's node, and a ClusterIP Service reaches it through kube-proxy.
@@ -55,6 +66,11 @@ func TestDataPlane(t *testing.T) {
 	if _, err := c1.Create(ctx, "default", []byte(echoManifest)); err != nil {
 		t.Fatal(err)
 	}
+	for _, c := range set.Clusters {
+		if _, err := c.Create(ctx, "default", []byte(clientManifest)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var podIP, clusterIP string
 	eventually(t, 30*time.Second, func() error {
 		pod, err := c1.Client.CoreV1().Pods("default").Get(ctx, "echo", metav1.GetOptions{})
@@ -73,21 +89,35 @@ func TestDataPlane(t *testing.T) {
 	})
 	for _, tc := range []struct {
 		from    *Cluster
+		pod     string // "" for the node
 		address string
 	}{
-		{c1, net.JoinHostPort(podIP, "8080")},
-		{c2, net.JoinHostPort(podIP, "8080")},
-		{c1, net.JoinHostPort(clusterIP, "80")},
+		{c1, "", net.JoinHostPort(podIP, "8080")},
+		{c2, "", net.JoinHostPort(podIP, "8080")},
+		{c1, "", net.JoinHostPort(clusterIP, "80")},
+		{c1, "client", net.JoinHostPort(podIP, "8080")},
+		{c2, "client", net.JoinHostPort(podIP, "8080")},
+		{c1, "client", net.JoinHostPort(clusterIP, "80")},
 	} {
+		from := tc.from.Name + "'s node"
+		if tc.pod != "" {
+			from = tc.from.Name + "'s pod " + tc.pod
+		}
 		eventually(t, 30*time.Second, func() error {
-			got, err := tc.from.Connect(ctx, tc.address)
+			var got string
+			var err error
+			if tc.pod == "" {
+				got, err = tc.from.Connect(ctx, tc.address)
+			} else {
+				got, err = tc.from.ConnectFromPod(ctx, "default", tc.pod, tc.address)
+			}
 			if err != nil {
 				return err
 			}
 			if got != "cluster1/echo" {
-				t.Fatalf("%s -> %s answered %q, want cluster1/echo", tc.from.Name, tc.address, got)
+				t.Fatalf("%s -> %s answered %q, want cluster1/echo", from, tc.address, got)
 			}
-			t.Logf("%s -> %s: %s", tc.from.Name, tc.address, got)
+			t.Logf("%s -> %s: %s", from, tc.address, got)
 			return nil
 		})
 	}
