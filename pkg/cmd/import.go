@@ -3,7 +3,9 @@ package cmd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -129,6 +131,17 @@ func (o *ImportOptions) Run(ctx context.Context) error {
 		scope.Namespace = consumer.Namespace
 	}
 	if o.watch.Watch {
+		if len(unreachable) > 0 {
+			// The watch needs each source's id and caches from the start;
+			// once running it follows a source through an outage. Going on
+			// without one would leave it out for the whole run, silently.
+			names := make([]string, len(unreachable))
+			errs := make([]error, len(unreachable))
+			for i, u := range unreachable {
+				names[i], errs[i] = u.Cluster.Context, u.Err
+			}
+			return fmt.Errorf("--watch did not start: source %s cannot be reached: %w; it starts once every source answers (while running, it keeps an unreachable source's endpoints for --stale-ttl and picks the source up again)", strings.Join(names, ", "), errors.Join(errs...))
+		}
 		return o.watch.run(ctx, controller.Options{
 			Consumers: []*clusterset.Cluster{consumer},
 			Sources:   sources,
