@@ -629,34 +629,32 @@ func mcsSlicesIn(ctx context.Context, set *localcluster.Set, ns, svc, source str
 		ok := true
 		var states []string
 		for _, c := range set.Clusters {
-			list, err := c.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{
-				LabelSelector: mcsv1beta1.LabelServiceName + "=" + svc + "," + mcsv1beta1.LabelSourceCluster + "=" + source,
-			})
+			eps, err := mcsEndpoints(ctx, c, ns, svc, source)
 			if err != nil {
 				ok = false
 				states = append(states, c.Name+": "+err.Error())
 				continue
 			}
 			var addrs, names []string
-			for _, s := range list.Items {
-				by := s.Labels[discoveryv1.LabelManagedBy]
-				names = append(names, s.Name+"(managed-by "+by+")")
-				if by == "" || by == controllerManagedBy {
+			for _, ep := range eps {
+				name := ep.slice + "(managed-by " + ep.managedBy + ")"
+				if !slices.Contains(names, name) {
+					names = append(names, name)
+				}
+				if ep.managedBy == "" || ep.managedBy == controllerManagedBy {
 					ok = false
 				}
-				for _, ep := range s.Endpoints {
-					if len(ep.Addresses) > 0 && (ep.Conditions.Ready == nil || *ep.Conditions.Ready) {
-						addrs = append(addrs, ep.Addresses[0])
-					}
+				if ep.address != "" && ep.ready {
+					addrs = append(addrs, ep.address)
 				}
 			}
 			slices.Sort(addrs)
 			if want == nil {
-				ok = ok && len(list.Items) == 0
+				ok = ok && len(eps) == 0
 			} else {
-				ok = ok && len(list.Items) > 0 && slices.Equal(addrs, want)
+				ok = ok && len(eps) > 0 && slices.Equal(addrs, want)
 			}
-			if len(list.Items) == 0 {
+			if len(eps) == 0 {
 				states = append(states, c.Name+": no slices")
 			} else {
 				states = append(states, fmt.Sprintf("%s: %v with %v", c.Name, names, addrs))

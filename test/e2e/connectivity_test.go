@@ -255,22 +255,17 @@ func setNotReady(ctx context.Context, t *testing.T, c *localcluster.Cluster, ns,
 // exactly want ready endpoints.
 func readyInSlices(ctx context.Context, c *localcluster.Cluster, ns, svc, source string, want int) func() (bool, string) {
 	return func() (bool, string) {
-		list, err := c.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{
-			LabelSelector: mcsv1beta1.LabelServiceName + "=" + svc + "," + mcsv1beta1.LabelSourceCluster + "=" + source,
-		})
+		eps, err := mcsEndpoints(ctx, c, ns, svc, source)
 		if err != nil {
 			return false, err.Error()
 		}
-		ready, all := 0, 0
-		for _, s := range list.Items {
-			for _, ep := range s.Endpoints {
-				all++
-				if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
-					ready++
-				}
+		ready := 0
+		for _, ep := range eps {
+			if ep.address != "" && ep.ready {
+				ready++
 			}
 		}
-		return ready == want, fmt.Sprintf("%d of %d endpoints ready", ready, all)
+		return ready == want, fmt.Sprintf("%d of %d endpoints ready", ready, len(eps))
 	}
 }
 

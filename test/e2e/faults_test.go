@@ -188,17 +188,18 @@ ports: [{name: sql, port: 5432, protocol: TCP}]
 
 func mirroredBySource(ctx context.Context, t *testing.T, c *localcluster.Cluster, ns, service string) map[string][]string {
 	t.Helper()
-	list, err := c.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: "multicluster.kubernetes.io/service-name=" + service})
+	eps, err := mcsEndpoints(ctx, c, ns, service, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string][]string{}
-	for _, s := range list.Items {
-		src := s.Labels["multicluster.kubernetes.io/source-cluster"]
-		for _, ep := range s.Endpoints {
-			out[src] = append(out[src], ep.Addresses[0])
+	for _, ep := range eps {
+		if ep.address != "" {
+			out[ep.source] = append(out[ep.source], ep.address)
 		}
-		slices.Sort(out[src])
+	}
+	for _, addrs := range out {
+		slices.Sort(addrs)
 	}
 	return out
 }

@@ -427,21 +427,20 @@ func clustersOf(si *mcsv1beta1.ServiceImport) []string {
 // the consumer's mirrored slices of a service.
 func mirroredHostnames(ctx context.Context, t *testing.T, c *localcluster.Cluster, ns, service string) map[string]string {
 	t.Helper()
-	list, err := c.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{
-		LabelSelector: mcsv1beta1.LabelServiceName + "=" + service + "," + discoveryv1.LabelManagedBy + "=" + reconcile.FieldManager,
-	})
+	eps, err := mcsEndpoints(ctx, c, ns, service, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]string{}
-	for _, s := range list.Items {
-		if s.Labels[discoveryv1.LabelServiceName] != reconcile.DerivedServiceName(service) {
-			t.Errorf("mirrored slice %s is labeled for Service %q", s.Name, s.Labels[discoveryv1.LabelServiceName])
+	for _, ep := range eps {
+		if ep.managedBy != reconcile.FieldManager {
+			continue
 		}
-		for _, ep := range s.Endpoints {
-			if ep.Hostname != nil && len(ep.Addresses) > 0 && ep.Conditions.Ready != nil && *ep.Conditions.Ready {
-				out[*ep.Hostname] = ep.Addresses[0]
-			}
+		if ep.service != reconcile.DerivedServiceName(service) {
+			t.Errorf("mirrored slice %s is labeled for Service %q", ep.slice, ep.service)
+		}
+		if ep.hostname != "" && ep.address != "" && ep.ready {
+			out[ep.hostname] = ep.address
 		}
 	}
 	return out
