@@ -490,6 +490,16 @@ func (n *node) stop() {
 	n.ns.close()
 }
 
+// NodeNetNS is the path of the cluster's node network namespace, for
+// `nsenter --net=PATH` (as root) to run a command on the node; "" without a
+// data plane. It is the namespace of the node's kube-proxy process.
+func (c *Cluster) NodeNetNS() string {
+	if c.node == nil || c.node.proxy == nil {
+		return ""
+	}
+	return fmt.Sprintf("/proc/%d/ns/net", c.node.proxy.cmd.Process.Pid)
+}
+
 // ErrNoDataPlane is returned by Connect on a set started without one.
 var ErrNoDataPlane = errors.New("the clusters were started without a data plane (Options.DataPlane)")
 

@@ -40,6 +40,9 @@ type state struct {
 	PID        int               `json:"pid"`
 	Kubeconfig string            `json:"kubeconfig"`
 	DNS        map[string]string `json:"dns"`
+	// Nodes holds, per cluster, its node's network namespace when the
+	// clusters have a data plane (run as root).
+	Nodes map[string]string `json:"nodes,omitempty"`
 }
 
 func statePath(dir string) string { return filepath.Join(dir, stateFile) }
@@ -115,6 +118,14 @@ func printState(dir string, st *state) {
 	if _, err := exec.LookPath("dig"); err != nil {
 		fmt.Println("(dig is not installed here; Debian and Ubuntu have it in the package dnsutils)")
 	}
+	if node, dns := st.Nodes["cluster2"], st.DNS["cluster2"]; node != "" && dns != "" {
+		// Suggestions too: the node namespace has no resolver of its own,
+		// so the name is resolved first, by cluster2's CoreDNS.
+		fmt.Printf("\nEach cluster has a node running kube-proxy, and every pod answers on its ports\n")
+		fmt.Printf("with <cluster>/<pod>. After the import, connect from cluster2's node (as root):\n\n")
+		fmt.Printf("  ip=$(dig +short @%s -p %s mysql-0.cluster1.mysql.provider-ns.svc.clusterset.local)\n", hostOf(dns), portOf(dns))
+		fmt.Printf("  nsenter --net=%s bash -c \"cat < /dev/tcp/$ip/3306\"\n", node)
+	}
 	fmt.Printf("\nStop them with: %s\n", makeHint("demo-down", dir))
 }
 
@@ -143,7 +154,9 @@ func serve(ctx context.Context, dir string, n int) error {
 	if err := os.RemoveAll(filepath.Join(dir, clustersDir)); err != nil {
 		return err
 	}
-	set, err := localcluster.Start(ctx, localcluster.Options{Clusters: n, WorkDir: filepath.Join(dir, clustersDir), Log: os.Stderr})
+	// As root, the clusters carry traffic too (see localcluster's data plane).
+	dataPlane := localcluster.DataPlaneSupported("") == nil
+	set, err := localcluster.Start(ctx, localcluster.Options{Clusters: n, WorkDir: filepath.Join(dir, clustersDir), Log: os.Stderr, DataPlane: dataPlane})
 	if err != nil {
 		return err
 	}
@@ -158,6 +171,12 @@ func serve(ctx context.Context, dir string, n int) error {
 			return err
 		}
 		st.DNS[c.Name] = dns.Addr
+		if node := c.NodeNetNS(); node != "" {
+			if st.Nodes == nil {
+				st.Nodes = map[string]string{}
+			}
+			st.Nodes[c.Name] = node
+		}
 	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {

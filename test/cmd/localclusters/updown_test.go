@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -59,6 +60,9 @@ func TestUpDownUpDown(t *testing.T) {
 		}
 
 		c1, c2 := client(t, st.Kubeconfig, "cluster1"), client(t, st.Kubeconfig, "cluster2")
+		if round == 1 {
+			checkNodeHint(ctx, t, out, st, c1)
+		}
 		names := namespaces(ctx, t, c1)
 		if !names[fixtures.SeedNamespaceName] {
 			t.Errorf("round %d: cluster1 lacks the seed's namespace %s (has %v)", round, fixtures.SeedNamespaceName, names)
@@ -113,6 +117,39 @@ func TestUpDownUpDown(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("%s is still there after clean (%v)", dir, err)
+	}
+}
+
+// checkNodeHint: where the clusters have a data plane, up names each node's
+// network namespace, and the nsenter it prints really reaches a pod of
+// cluster1 from cluster2's node (by address: the node has no resolver).
+func checkNodeHint(ctx context.Context, t *testing.T, out string, st *state, c1 kubernetes.Interface) {
+	t.Helper()
+	if err := localcluster.DataPlaneSupported(""); err != nil {
+		if len(st.Nodes) != 0 || strings.Contains(out, "nsenter") {
+			t.Errorf("without a data plane (%v), up names nodes %v", err, st.Nodes)
+		}
+		return
+	}
+	node := st.Nodes["cluster2"]
+	if len(st.Nodes) != 2 || !strings.Contains(out, "nsenter --net="+node+" ") {
+		t.Fatalf("up names nodes %v and prints:\n%s\nwant both nodes, and nsenter into cluster2's", st.Nodes, out)
+	}
+	var ip string
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		pod, err := c1.CoreV1().Pods(fixtures.SeedNamespaceName).Get(ctx, "mysql-0", metav1.GetOptions{})
+		if err == nil {
+			ip = pod.Status.PodIP
+		}
+		return ip != "", nil
+	})
+	if err != nil {
+		t.Fatalf("mysql-0 got no IP: %v", err)
+	}
+	cmd := exec.CommandContext(ctx, "nsenter", "--net="+node, "bash", "-c", "cat < /dev/tcp/"+ip+"/3306")
+	got, err := cmd.CombinedOutput()
+	if err != nil || string(got) != "cluster1/mysql-0\n" {
+		t.Errorf("nsenter --net=%s bash -c 'cat < /dev/tcp/%s/3306': %v, printed %q, want cluster1/mysql-0", node, ip, err, got)
 	}
 }
 
