@@ -159,7 +159,7 @@ func runDemo(ctx context.Context, plugin string, n int) error {
 		step("Seed step 4 (connecting to mysql-0 from %s) skipped: %v", consumer.Name, noDataPlane)
 		return nil
 	}
-	step("Seed step 4: from %s's node, connect to port 3306 by each name (resolved by that CoreDNS); each pod answers with its cluster and name", consumer.Name)
+	step("Seed step 4: from %s's node, connect to port 3306 by each name (resolved by that CoreDNS); each pod answers with <cluster>/<pod>", consumer.Name)
 	return connectByNames(ctx, os.Stdout, consumer, dns, []nameAnswers{
 		{"mysql-0.amcs-mysql.provider-ns.svc.cluster.local", []string{provider.Name + "/mysql-0"}},
 		{"mysql-0." + provider.Name + ".mysql.provider-ns.svc.clusterset.local", []string{provider.Name + "/mysql-0"}},
@@ -177,24 +177,47 @@ type nameAnswers struct {
 // connectByNames resolves each name through dns, connects from the
 // cluster's node to port 3306 of every address it resolves to (one
 // connection each: the service name's two addresses are two connections),
-// prints who answered, and fails unless exactly the wanted pods did. No
-// command runs here, so the lines are comments, not `$` lines.
+// shows who answered, and fails unless exactly the wanted pods did. Where
+// dig, nsenter and bash are installed, each name is one shell line a user
+// could type, and it runs: dig asks the CoreDNS, and bash's /dev/tcp
+// connects from inside the node's network namespace. Elsewhere this program
+// connects itself and prints comments, not `$` lines.
 func connectByNames(ctx context.Context, out io.Writer, c *localcluster.Cluster, dns *localcluster.CoreDNS, names []nameAnswers) error {
+	shell := haveCommands("dig", "nsenter", "bash")
+	if !shell {
+		fmt.Fprintln(out, "# dig, nsenter or bash is missing here, so this program connects from the node itself:")
+	}
 	for _, n := range names {
-		addrs, err := dns.Resolver().LookupHost(ctx, n.name+".")
+		// Wait until CoreDNS answers (its informers follow the API).
+		addrs, err := lookupWithin(ctx, dns, n.name, 20*time.Second)
 		if err != nil {
-			return fmt.Errorf("%s: %w", n.name, err)
+			return err
 		}
-		slices.Sort(addrs)
 		var got []string
-		for _, addr := range addrs {
-			target := net.JoinHostPort(addr, "3306")
-			answer, err := c.Connect(ctx, target)
-			if err != nil {
-				return fmt.Errorf("%s's node: connecting to %s (%s): %w", c.Name, n.name, target, err)
+		if shell {
+			host, port, _ := net.SplitHostPort(dns.Addr)
+			line := fmt.Sprintf(`for ip in $(dig +short @%s -p %s %s); do nsenter --net=%s bash -c "cat < /dev/tcp/$ip/3306"; done`, host, port, n.name, c.NodeNetNS())
+			fmt.Fprintf(out, "\n$ %s\n", line)
+			var stdout, stderr bytes.Buffer
+			cmd := exec.CommandContext(ctx, "bash", "-c", line)
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			runErr := cmd.Run()
+			out.Write(stdout.Bytes())
+			out.Write(stderr.Bytes())
+			if runErr != nil {
+				return fmt.Errorf("%s: %w", line, runErr)
 			}
-			fmt.Fprintf(out, "# %s's node: connect %s:3306 (%s) -> answered by %s\n", c.Name, n.name, addr, answer)
-			got = append(got, answer)
+			got = strings.Fields(stdout.String())
+		} else {
+			for _, addr := range addrs {
+				target := net.JoinHostPort(addr, "3306")
+				answer, err := c.Connect(ctx, target)
+				if err != nil {
+					return fmt.Errorf("%s's node: connecting to %s (%s): %w", c.Name, n.name, target, err)
+				}
+				fmt.Fprintf(out, "# %s's node: connect %s:3306 (%s) -> answered by %s\n", c.Name, n.name, addr, answer)
+				got = append(got, answer)
+			}
 		}
 		slices.Sort(got)
 		if !slices.Equal(got, n.want) {
@@ -202,6 +225,31 @@ func connectByNames(ctx context.Context, out io.Writer, c *localcluster.Cluster,
 		}
 	}
 	return nil
+}
+
+// lookupWithin resolves name through dns, retrying until it answers or
+// timeout passes.
+func lookupWithin(ctx context.Context, dns *localcluster.CoreDNS, name string, timeout time.Duration) ([]string, error) {
+	var addrs []string
+	var lastErr error
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		addrs, lastErr = dns.Resolver().LookupHost(ctx, name+".")
+		return lastErr == nil, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s did not resolve through %s: %v", name, dns.Addr, lastErr)
+	}
+	return addrs, nil
+}
+
+// haveCommands tells whether every command is on PATH.
+func haveCommands(names ...string) bool {
+	for _, name := range names {
+		if _, err := exec.LookPath(name); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func createVendorCorefile(ctx context.Context, c *localcluster.Cluster) error {
