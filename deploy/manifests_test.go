@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -72,11 +74,42 @@ func TestManifests(t *testing.T) {
 					t.Errorf("%s: %d replicas without --leader-elect would write at once", f, *d.Spec.Replicas)
 				}
 				checkPorts(t, f, &d, c, sub.Flags().Lookup("health-addr").Value.String(), sub.Flags().Lookup("metrics-addr").Value.String())
+				checkMemoryLimit(t, f, c)
 			}
 		}
 	}
 	if deployments == 0 {
 		t.Errorf("no Deployment found in %v", files)
+	}
+}
+
+// checkMemoryLimit: a container with a memory limit sets GOMEMLIMIT, in a
+// form the Go runtime accepts, at most 90% of the limit (stacks and the
+// runtime live outside the heap).
+func checkMemoryLimit(t *testing.T, file string, c corev1.Container) {
+	t.Helper()
+	limit, ok := c.Resources.Limits[corev1.ResourceMemory]
+	if !ok {
+		return
+	}
+	var soft string
+	for _, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" {
+			soft = e.Value
+		}
+	}
+	if soft == "" {
+		t.Errorf("%s: container %s has a memory limit of %s but no GOMEMLIMIT: the heap grows to twice its live size before a collection and can hit the limit", file, c.Name, limit.String())
+		return
+	}
+	// GOMEMLIMIT's units (KiB, MiB, GiB) are Kubernetes' Ki, Mi, Gi.
+	q, err := resource.ParseQuantity(strings.TrimSuffix(strings.Replace(soft, "iB", "i", 1), "B"))
+	if err != nil || !regexp.MustCompile(`^[0-9]+(B|KiB|MiB|GiB)?$`).MatchString(soft) {
+		t.Errorf("%s: GOMEMLIMIT=%q is not a byte count the Go runtime reads (e.g. 230MiB): %v", file, soft, err)
+		return
+	}
+	if q.Value()*10 > limit.Value()*9 {
+		t.Errorf("%s: GOMEMLIMIT=%s is above 90%% of the memory limit %s", file, soft, limit.String())
 	}
 }
 
