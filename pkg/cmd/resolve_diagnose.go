@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
-	"github.com/kubectl-mcs/kubectl-mcs/pkg/apply"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/dns"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
@@ -203,7 +202,8 @@ func dnsSetupLink(consumer *clusterset.Cluster, names []ResolvedName) *BrokenLin
 
 // readClusterset reads, from every clusterset member, the consumer
 // included (KEP-1645: a cluster's own export is one source of its import),
-// the Services, exports and own EndpointSlices of the namespace. A member
+// the Services, exports and own EndpointSlices of the namespace
+// (snapshot.List). A member
 // that cannot be read, or does not serve the MCS API, is named with its
 // error and left out of the diagnosis.
 func (o *ResolveOptions) readClusterset(ctx context.Context, consumer *clusterset.Cluster, ns string) ([]sourceView, error) {
@@ -226,32 +226,15 @@ func (o *ResolveOptions) readClusterset(ctx context.Context, consumer *clusterse
 	errs := clusterset.ForEach(ctx, clusters, func(ctx context.Context, c *clusterset.Cluster) error {
 		v := &read[slices.Index(clusters, c)]
 		v.cluster = c
-		gvr, err := c.MCSResource(clusterset.ServiceExports)
+		listing, err := snapshot.List(ctx, c, ns)
 		if err != nil {
 			return err
 		}
-		services, err := c.Kube.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return err
-		}
-		v.services = services.Items
+		v.services, v.slices = listing.Services, listing.Slices
 		v.exports = map[string]*mcsv1beta1.ServiceExport{}
-		list, err := c.Dynamic.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return err
+		for i := range listing.Exports {
+			v.exports[listing.Exports[i].Name] = &listing.Exports[i]
 		}
-		for i := range list.Items {
-			e := &mcsv1beta1.ServiceExport{}
-			if err := apply.FromUnstructured(&list.Items[i], e); err != nil {
-				return c.Errorf("decoding ServiceExport %s/%s: %w", ns, list.Items[i].GetName(), err)
-			}
-			v.exports[e.Name] = e
-		}
-		slicesList, err := c.Kube.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: snapshot.SourceSliceSelector})
-		if err != nil {
-			return err
-		}
-		v.slices = slicesList.Items
 		return nil
 	})
 	for i, err := range errs {

@@ -78,13 +78,51 @@ func (Live) ReadConsumer(ctx context.Context, c *clusterset.Cluster, scope Scope
 // ReadSource lists a source cluster's exports, Services and EndpointSlices
 // in scope.
 func ReadSource(ctx context.Context, c *clusterset.Cluster, scope Scope) (reconcile.Source, error) {
-	gvr, err := c.MCSResource(clusterset.ServiceExports)
+	exports, err := listExports(ctx, c, scope)
+	if err != nil || len(exports) == 0 {
+		return reconcile.Source{ClusterID: c.ID}, err
+	}
+	services, slices, err := listServicesAndSlices(ctx, c, scope)
 	if err != nil {
 		return reconcile.Source{ClusterID: c.ID}, err
 	}
+	return BuildSource(c.ID, exports, services, slices, scope), nil
+}
+
+// Listing is what a cluster holds in a namespace for exporting: every
+// ServiceExport, every Service (exported or not) and the cluster's own
+// EndpointSlices (SourceSliceSelector).
+type Listing struct {
+	Exports  []mcsv1beta1.ServiceExport
+	Services []corev1.Service
+	Slices   []discoveryv1.EndpointSlice
+}
+
+// List reads a Listing of namespace ns ("" for all) with one list request
+// per kind, for a caller that needs the Services nobody exports too (resolve
+// tells "not exported" from "no such Service").
+func List(ctx context.Context, c *clusterset.Cluster, ns string) (Listing, error) {
+	scope := Scope{Namespace: ns}
+	exports, err := listExports(ctx, c, scope)
+	if err != nil {
+		return Listing{}, err
+	}
+	services, slices, err := listServicesAndSlices(ctx, c, scope)
+	if err != nil {
+		return Listing{}, err
+	}
+	return Listing{Exports: exports, Services: services, Slices: slices}, nil
+}
+
+// listExports lists and decodes the ServiceExports in scope.
+func listExports(ctx context.Context, c *clusterset.Cluster, scope Scope) ([]mcsv1beta1.ServiceExport, error) {
+	gvr, err := c.MCSResource(clusterset.ServiceExports)
+	if err != nil {
+		return nil, err
+	}
 	list, err := c.Dynamic.Resource(gvr).Namespace(scope.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return reconcile.Source{ClusterID: c.ID}, c.Errorf("listing ServiceExports%s: %w", where(scope), err)
+		return nil, c.Errorf("listing ServiceExports%s: %w", where(scope), err)
 	}
 	var exports []mcsv1beta1.ServiceExport
 	for i := range list.Items {
@@ -93,22 +131,25 @@ func ReadSource(ctx context.Context, c *clusterset.Cluster, scope Scope) (reconc
 		}
 		var e mcsv1beta1.ServiceExport
 		if err := apply.FromUnstructured(&list.Items[i], &e); err != nil {
-			return reconcile.Source{ClusterID: c.ID}, c.Errorf("decoding ServiceExport %s/%s: %w", list.Items[i].GetNamespace(), list.Items[i].GetName(), err)
+			return nil, c.Errorf("decoding ServiceExport %s/%s: %w", list.Items[i].GetNamespace(), list.Items[i].GetName(), err)
 		}
 		exports = append(exports, e)
 	}
-	if len(exports) == 0 {
-		return reconcile.Source{ClusterID: c.ID}, nil
-	}
+	return exports, nil
+}
+
+// listServicesAndSlices lists the Services and the cluster's own
+// EndpointSlices of scope's namespace.
+func listServicesAndSlices(ctx context.Context, c *clusterset.Cluster, scope Scope) ([]corev1.Service, []discoveryv1.EndpointSlice, error) {
 	services, err := c.Kube.CoreV1().Services(scope.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return reconcile.Source{ClusterID: c.ID}, c.Errorf("listing Services%s: %w", where(scope), err)
+		return nil, nil, c.Errorf("listing Services%s: %w", where(scope), err)
 	}
-	slicesList, err := c.Kube.DiscoveryV1().EndpointSlices(scope.Namespace).List(ctx, metav1.ListOptions{LabelSelector: SourceSliceSelector})
+	slices, err := c.Kube.DiscoveryV1().EndpointSlices(scope.Namespace).List(ctx, metav1.ListOptions{LabelSelector: SourceSliceSelector})
 	if err != nil {
-		return reconcile.Source{ClusterID: c.ID}, c.Errorf("listing EndpointSlices%s: %w", where(scope), err)
+		return nil, nil, c.Errorf("listing EndpointSlices%s: %w", where(scope), err)
 	}
-	return BuildSource(c.ID, exports, services.Items, slicesList.Items, scope), nil
+	return services.Items, slices.Items, nil
 }
 
 // SourceSliceSelector selects a source's own EndpointSlices: those of a

@@ -271,6 +271,32 @@ func TestReadSourceListsEachKindOnce(t *testing.T) {
 	check(t, "lists", listActions(f), want)
 }
 
+// List keeps what ReadSource drops for a diagnosis: the Services nobody
+// exports, with one list per kind, and never a slice kubectl mcs mirrored.
+func TestListKeepsUnexportedServices(t *testing.T) {
+	exports, services, slices := sourceObjects()
+	var objects []runtime.Object
+	for i := range exports {
+		objects = append(objects, &exports[i])
+	}
+	for i := range services {
+		objects = append(objects, &services[i])
+	}
+	for i := range slices {
+		objects = append(objects, &slices[i])
+	}
+	f := clustersettest.New("c1", objects...)
+	listing, err := snapshot.List(context.Background(), f.Cluster, "shop")
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	check(t, "exports", exportNames(listing.Exports), []string{"shop/db", "shop/web"})
+	check(t, "services", serviceNames(listing.Services), []string{"shop/db", "shop/plain", "shop/web"})
+	check(t, "slices", sliceNames(listing.Slices), []string{"shop/db-abcde", "shop/plain-abcde", "shop/web-abcde"})
+	want := []string{"endpointslices?" + selector(t, snapshot.SourceSliceSelector), "serviceexports?", "services?"}
+	check(t, "lists", listActions(f), want)
+}
+
 func TestReadSourceWithoutExportsListsOnlyExports(t *testing.T) {
 	f := clustersettest.New("c1", clustersettest.Service("shop", "web", false))
 	src, err := snapshot.ReadSource(context.Background(), f.Cluster, snapshot.Scope{})
