@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
 
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -120,4 +123,30 @@ func (n *netNS) close() {
 	if n != nil && n.file != nil {
 		n.file.Close()
 	}
+}
+
+// handle runs fn with a netlink handle bound to the namespace.
+func (n *netNS) handle(fn func(*netlink.Handle) error) error {
+	h, err := netlink.NewHandleAt(netns.NsHandle(n.fd()))
+	if err != nil {
+		return fmt.Errorf("%s: netlink: %w", n.name, err)
+	}
+	defer h.Close()
+	return fn(h)
+}
+
+func (n *netNS) fd() int { return int(n.file.Fd()) }
+
+func (n *netNS) linkUp(name string) error {
+	return n.handle(func(h *netlink.Handle) error {
+		link, err := h.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		return h.LinkSetUp(link)
+	})
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
