@@ -2,10 +2,15 @@ package dist
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 )
 
 // The keys k9s handles itself in the views plugins.yaml extends, per k9s
@@ -290,4 +295,67 @@ func k9sKeyName(name string) bool {
 		return len(rest) == 1 && rest[0] >= 'A' && rest[0] <= 'Z' && !strings.Contains("HIM", rest)
 	}
 	return len(name) == 1 && (name[0] >= 'a' && name[0] <= 'z' || name[0] >= '0' && name[0] <= '9')
+}
+
+// TestK9sCommunityPluginsDoNotClash: k9s ships community plugins
+// (plugins/*.yaml of its repository) that users merge into their
+// plugins.yaml; in a view where two plugins share a key, k9s drops one and
+// flashes "duplicate plugin key". No shortcut of ours may share a key with
+// a community plugin whose scopes reach our views ("all" included), in the
+// k9s version `make tools` builds.
+func TestK9sCommunityPluginsDoNotClash(t *testing.T) {
+	dir := k9sModuleDir(t)
+	files, err := filepath.Glob(filepath.Join(dir, "plugins", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no community plugins in %s (%v)", dir, err)
+	}
+	ours := readK9sPlugins(t)
+	checked := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var file struct {
+			Plugins map[string]struct {
+				ShortCut string   `json:"shortCut"`
+				Scopes   []string `json:"scopes"`
+			} `json:"plugins"`
+		}
+		if err := yaml.Unmarshal(data, &file); err != nil {
+			t.Logf("%s: not read (%v)", filepath.Base(f), err)
+			continue
+		}
+		for name, theirs := range file.Plugins {
+			checked++
+			for id, p := range ours {
+				if theirs.ShortCut != p.ShortCut {
+					continue
+				}
+				for _, scope := range theirs.Scopes {
+					if scope == "all" || slices.Contains(p.Scopes, scope) {
+						t.Errorf("%s takes %s, as does the community plugin %s of %s in the views %v: merged, k9s keeps only one there and flashes a duplicate key", id, p.ShortCut, name, filepath.Base(f), theirs.Scopes)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d community plugins of %s checked", checked, dir)
+	if checked < 50 {
+		t.Errorf("only %d community plugins read: the check would prove little", checked)
+	}
+}
+
+// k9sModuleDir is where the Go module cache holds the k9s source that
+// `make tools` builds (test/tools/k9s).
+func k9sModuleDir(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/derailed/k9s")
+	cmd.Dir = filepath.Join(repoRoot(t), "test", "tools", "k9s")
+	out, err := cmd.Output()
+	dir := strings.TrimSpace(string(out))
+	if err != nil || dir == "" {
+		t.Skipf("the k9s module is not in the module cache (make tools downloads it): %v", err)
+	}
+	return dir
 }

@@ -126,6 +126,10 @@ func TestK9sRunsThePlugins(t *testing.T) {
 	t.Logf("done in %s", time.Since(start).Round(time.Millisecond))
 }
 
+// communityPlugin is a k9s community plugin scoped to every view (Shift-E,
+// watch-events), installed beside ours in the real k9s.
+const communityPlugin = "watch-events.yaml"
+
 // k9sEnvironment is the environment k9s and its plugins run in: kubectl
 // and kubectl-mcs first on PATH, k9s's configuration, data, state and cache
 // in temporary folders (plugins.yaml where the README says to copy it), and
@@ -161,6 +165,19 @@ func k9sEnvironment(t *testing.T, kubeconfig, kubectl, plugin string) []string {
 		if err := os.WriteFile(filepath.Join(k9sConfig, name), content, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Beside them, as users install it (k9s reads k9s/plugins/*.yaml), the
+	// community plugin that once shared a key with ours in every view:
+	// the run fails on any "duplicate plugin key" in k9s's log.
+	community, err := os.ReadFile(filepath.Join(k9sModuleDir(t), "plugins", communityPlugin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(k9sConfig, "plugins"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(k9sConfig, "plugins", communityPlugin), community, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	return []string{
 		"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
