@@ -246,7 +246,8 @@ func selector(t *testing.T, s string) string {
 // Reading costs one list per kind, whatever the scope; the selectors leave
 // out what can never matter (mirrored slices in a source, the
 // endpointslice controller's in a consumer).
-func TestReadSourceListsEachKindOnce(t *testing.T) {
+// sourceCluster is a fake cluster c1 holding sourceObjects.
+func sourceCluster() *clustersettest.Fake {
 	exports, services, slices := sourceObjects()
 	var objects []runtime.Object
 	for i := range exports {
@@ -258,7 +259,11 @@ func TestReadSourceListsEachKindOnce(t *testing.T) {
 	for i := range slices {
 		objects = append(objects, &slices[i])
 	}
-	f := clustersettest.New("c1", objects...)
+	return clustersettest.New("c1", objects...)
+}
+
+func TestReadSourceListsEachKindOnce(t *testing.T) {
+	f := sourceCluster()
 	scope := snapshot.Scope{Namespace: "shop", Services: []string{"web"}}
 	src, err := snapshot.ReadSource(context.Background(), f.Cluster, scope)
 	if err != nil {
@@ -274,18 +279,7 @@ func TestReadSourceListsEachKindOnce(t *testing.T) {
 // List keeps what ReadSource drops for a diagnosis: the Services nobody
 // exports, with one list per kind, and never a slice kubectl mcs mirrored.
 func TestListKeepsUnexportedServices(t *testing.T) {
-	exports, services, slices := sourceObjects()
-	var objects []runtime.Object
-	for i := range exports {
-		objects = append(objects, &exports[i])
-	}
-	for i := range services {
-		objects = append(objects, &services[i])
-	}
-	for i := range slices {
-		objects = append(objects, &slices[i])
-	}
-	f := clustersettest.New("c1", objects...)
+	f := sourceCluster()
 	listing, err := snapshot.List(context.Background(), f.Cluster, "shop")
 	if err != nil {
 		t.Fatalf("List: %v", err)
