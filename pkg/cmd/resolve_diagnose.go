@@ -203,9 +203,8 @@ func dnsSetupLink(consumer *clusterset.Cluster, names []ResolvedName) *BrokenLin
 // readClusterset reads, from every clusterset member, the consumer
 // included (KEP-1645: a cluster's own export is one source of its import),
 // the Services, exports and own EndpointSlices of the namespace
-// (snapshot.List). A member
-// that cannot be read, or does not serve the MCS API, is named with its
-// error and left out of the diagnosis.
+// (snapshot.List). A member that cannot be read, or does not serve the MCS
+// API, is named with its error and left out of the diagnosis.
 func (o *ResolveOptions) readClusterset(ctx context.Context, consumer *clusterset.Cluster, ns string) ([]sourceView, error) {
 	contexts, _, err := clustersetContexts(o.Loader, o.Clusters, o.clustersGiven, o.getenv)
 	if err != nil {

@@ -243,9 +243,6 @@ func selector(t *testing.T, s string) string {
 	return sel.String()
 }
 
-// Reading costs one list per kind, whatever the scope; the selectors leave
-// out what can never matter (mirrored slices in a source, the
-// endpointslice controller's in a consumer).
 // sourceCluster is a fake cluster c1 holding sourceObjects.
 func sourceCluster() *clustersettest.Fake {
 	exports, services, slices := sourceObjects()
@@ -262,6 +259,9 @@ func sourceCluster() *clustersettest.Fake {
 	return clustersettest.New("c1", objects...)
 }
 
+// Reading costs one list per kind, whatever the scope; the selectors leave
+// out what can never matter (mirrored slices in a source, the
+// endpointslice controller's in a consumer).
 func TestReadSourceListsEachKindOnce(t *testing.T) {
 	f := sourceCluster()
 	scope := snapshot.Scope{Namespace: "shop", Services: []string{"web"}}
