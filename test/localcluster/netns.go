@@ -51,7 +51,7 @@ func newNetNS(name string) (*netNS, error) {
 // and processes it starts live in the namespace.
 func (n *netNS) do(fn func() error) error {
 	return onLockedThread(func() error {
-		if err := unix.Setns(int(n.file.Fd()), unix.CLONE_NEWNET); err != nil {
+		if err := unix.Setns(n.fd(), unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("entering network namespace %s: %w", n.name, err)
 		}
 		return fn()
