@@ -127,10 +127,14 @@ func TestDataPlane(t *testing.T) {
 	}
 }
 
-// needDataPlane skips where the machine cannot run the data plane, unless
-// MCS_REQUIRE_DATAPLANE (pluginrun.RequireDataPlaneEnv) demands it.
+// needDataPlane skips in -short mode, and where the machine cannot run the
+// data plane unless MCS_REQUIRE_DATAPLANE (pluginrun.RequireDataPlaneEnv)
+// demands it.
 func needDataPlane(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts local clusters (not in -short mode)")
+	}
 	if err := DataPlaneSupported(""); err != nil {
 		if os.Getenv("MCS_REQUIRE_DATAPLANE") != "" {
 			t.Fatal(err)
