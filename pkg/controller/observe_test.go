@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -27,6 +26,7 @@ import (
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/engine"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/metrics"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/metrics/metricstest"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
 )
 
@@ -135,36 +135,7 @@ func gather(t *testing.T, c *Controller, name string, labels map[string]string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if labelsMatch(m, labels) {
-				switch {
-				case m.GetGauge() != nil:
-					return m.GetGauge().GetValue(), true
-				case m.GetCounter() != nil:
-					return m.GetCounter().GetValue(), true
-				case m.GetHistogram() != nil:
-					return float64(m.GetHistogram().GetSampleCount()), true
-				}
-			}
-		}
-	}
-	return 0, false
-}
-
-func labelsMatch(m *dto.Metric, want map[string]string) bool {
-	if len(m.GetLabel()) != len(want) {
-		return false
-	}
-	for _, l := range m.GetLabel() {
-		if want[l.GetName()] != l.GetValue() {
-			return false
-		}
-	}
-	return true
+	return metricstest.Value(metricstest.ByName(families), name, labels)
 }
 
 func TestExportConditionEvents(t *testing.T) {

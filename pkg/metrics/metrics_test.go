@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/metrics/metricstest"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -37,37 +38,8 @@ func scrape(t *testing.T, m *Metrics) map[string]*dto.MetricFamily {
 	return families
 }
 
-// value is the value of the series of family name with exactly these
-// labels (gauge, counter, or a histogram's count), and whether it exists.
-func value(families map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
-	f := families[name]
-	if f == nil {
-		return 0, false
-	}
-	for _, m := range f.GetMetric() {
-		if len(m.GetLabel()) != len(labels) {
-			continue
-		}
-		match := true
-		for _, l := range m.GetLabel() {
-			if v, ok := labels[l.GetName()]; !ok || v != l.GetValue() {
-				match = false
-			}
-		}
-		if !match {
-			continue
-		}
-		switch {
-		case m.GetGauge() != nil:
-			return m.GetGauge().GetValue(), true
-		case m.GetCounter() != nil:
-			return m.GetCounter().GetValue(), true
-		case m.GetHistogram() != nil:
-			return float64(m.GetHistogram().GetSampleCount()), true
-		}
-	}
-	return 0, false
-}
+// value is metricstest.Value, under a short name for the many checks here.
+var value = metricstest.Value
 
 func cond(typ, status, reason string) metav1.Condition {
 	return metav1.Condition{Type: typ, Status: metav1.ConditionStatus(status), Reason: reason}
