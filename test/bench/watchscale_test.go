@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
+	"github.com/kubectl-mcs/kubectl-mcs/test/pluginrun"
 )
 
 // Issue 15: the continuous mode at fleet scale. Three clusters each export
@@ -133,7 +134,7 @@ func scaleWorkload(ctx context.Context, t testing.TB, set *localcluster.Set, cfg
 type watchProc struct {
 	cmd   *exec.Cmd
 	addr  string
-	log   *bytes.Buffer
+	log   *pluginrun.LockedBuffer // stdout and stderr, both written at once
 	start time.Time
 	// anonMB is the peak of the process's anonymous resident memory
 	// (RssAnon: heap, stacks, runtime), sampled every 50 ms: what a
@@ -153,9 +154,9 @@ func startWatch(t testing.TB, set *localcluster.Set, bin, ns string) *watchProc 
 	if limit := watchMemoryLimit(t); limit != "" {
 		c.Env = append(c.Env, "GOMEMLIMIT="+limit)
 	}
-	var log bytes.Buffer
-	c.Stdout, c.Stderr = &syncWriter{w: &log}, &syncWriter{w: &log}
-	p := &watchProc{cmd: c, addr: addr, log: &log, start: time.Now(), sampling: make(chan struct{})}
+	log := &pluginrun.LockedBuffer{}
+	c.Stdout, c.Stderr = log, log
+	p := &watchProc{cmd: c, addr: addr, log: log, start: time.Now(), sampling: make(chan struct{})}
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -227,17 +228,6 @@ func watchMemoryLimit(t testing.TB) string {
 		}
 	}
 	return ""
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
 
 // stop ends the process (SIGKILL or SIGINT) and returns its peak RSS in MB
@@ -338,6 +328,8 @@ func (p *watchProc) waitReady(t testing.TB, keys int, within time.Duration) (tim
 	return 0, nil
 }
 
+func logHead(s string, n int) string { return s[:min(len(s), n)] }
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -403,7 +395,7 @@ func measureWatchScale(t *testing.T, set *localcluster.Set, cfg watchScaleConfig
 	}
 	time.Sleep(500 * time.Millisecond)
 	if os.Getenv("MCS_WATCHSCALE_LOG") != "" {
-		t.Logf("cold start log:\n%s", p.log.String()[:min(p.log.Len(), 4000)])
+		t.Logf("cold start log:\n%s", logHead(p.log.String(), 4000))
 	}
 	r.anonColdMB = p.peakAnonMB()
 	r.rssColdMB, _ = p.stop(syscall.SIGKILL)

@@ -45,7 +45,7 @@ func (r Result) TotalWrites() int64 {
 // Run runs `kubectl mcs --kubeconfig KUBECONFIG ARGS` until it returns or
 // ctx ends (how a --watch run is stopped).
 func Run(ctx context.Context, kubeconfig string, args ...string) Result {
-	var out, errOut lockedBuffer
+	var out, errOut LockedBuffer
 	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
 	var mu sync.Mutex
 	var connected []*clusterset.Cluster
@@ -72,20 +72,20 @@ func Run(ctx context.Context, kubeconfig string, args ...string) Result {
 	return r
 }
 
-// lockedBuffer is a bytes.Buffer safe for the concurrent writes of a
-// --watch run's workers.
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer safe for concurrent writes (a --watch
+// run's workers, a child's stdout and stderr) and reads while they go on.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
