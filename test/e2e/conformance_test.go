@@ -54,11 +54,7 @@ func TestConformance(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	ns := "conf-ns"
-	for _, c := range set.Clusters {
-		if _, err := c.Create(ctx, "", []byte(namespaceManifest(ns))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createNamespaceEverywhere(ctx, t, set, ns)
 	stop := startSyncWatch(ctx, t, set, ns)
 	defer stop()
 
@@ -367,10 +363,8 @@ func TestWatchWritesNothingWhenIdleOrRestarted(t *testing.T) {
 	for i := range 10 {
 		names = append(names, fmt.Sprintf("idle-%d", i))
 	}
+	createNamespaceEverywhere(ctx, t, set, ns)
 	for _, c := range set.Clusters {
-		if _, err := c.Create(ctx, "", []byte(namespaceManifest(ns))); err != nil {
-			t.Fatal(err)
-		}
 		for i, name := range names {
 			createWorkload(ctx, t, c, ns, confService(name, i%2 == 1))
 		}

@@ -36,11 +36,7 @@ func TestConnectivity(t *testing.T) {
 	defer cancel()
 	ns := "net-ns"
 	c1, c2, c3 := set.Cluster("cluster1"), set.Cluster("cluster2"), set.Cluster("cluster3")
-	for _, c := range set.Clusters {
-		if _, err := c.Create(ctx, "", []byte(namespaceManifest(ns))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createNamespaceEverywhere(ctx, t, set, ns)
 	dns := map[string]*localcluster.CoreDNS{}
 	for _, c := range []*localcluster.Cluster{c1, c2} {
 		d, err := c.StartCoreDNS(ctx, "")

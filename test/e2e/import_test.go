@@ -317,6 +317,16 @@ func TestV1Alpha1OnlyClusters(t *testing.T) {
 
 // --- helpers ---
 
+// createNamespaceEverywhere creates namespace ns in every cluster of set.
+func createNamespaceEverywhere(ctx context.Context, t *testing.T, set *localcluster.Set, ns string) {
+	t.Helper()
+	for _, c := range set.Clusters {
+		if _, err := c.Create(ctx, "", []byte(namespaceManifest(ns))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func namespaceManifest(ns string) string {
 	return fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", ns)
 }

@@ -35,11 +35,7 @@ func TestMetricsAndEvents(t *testing.T) {
 	defer cancel()
 	ns := "metrics-ns"
 	c1, c2, c3 := set.Cluster("cluster1"), set.Cluster("cluster2"), set.Cluster("cluster3")
-	for _, c := range set.Clusters {
-		if _, err := c.Create(ctx, "", []byte(namespaceManifest(ns))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createNamespaceEverywhere(ctx, t, set, ns)
 	// web: port 80 in cluster1, 8080 in cluster2 (a PortConflict); db:
 	// exported by cluster3 alone.
 	for _, s := range []struct {
