@@ -139,12 +139,27 @@ func (n *netNS) fd() int { return int(n.file.Fd()) }
 
 func (n *netNS) linkUp(name string) error {
 	return n.handle(func(h *netlink.Handle) error {
-		link, err := h.LinkByName(name)
-		if err != nil {
-			return err
-		}
-		return h.LinkSetUp(link)
+		_, err := upWithAddress(h, name, netip.Prefix{})
+		return err
 	})
+}
+
+// upWithAddress gives the link name the address prefix (none if prefix is
+// the zero Prefix), brings it up, and returns it.
+func upWithAddress(h *netlink.Handle, name string, prefix netip.Prefix) (netlink.Link, error) {
+	link, err := h.LinkByName(name)
+	if err != nil {
+		return nil, err
+	}
+	if prefix.IsValid() {
+		if err := h.AddrAdd(link, &netlink.Addr{IPNet: ipNet(prefix)}); err != nil {
+			return nil, fmt.Errorf("addressing %s: %w", name, err)
+		}
+	}
+	if err := h.LinkSetUp(link); err != nil {
+		return nil, fmt.Errorf("bringing %s up: %w", name, err)
+	}
+	return link, nil
 }
 
 func ipNet(p netip.Prefix) *net.IPNet {

@@ -80,14 +80,8 @@ func (n *node) plumb() error {
 		return fmt.Errorf("plugging into the segment: %w", err)
 	}
 	return n.ns.handle(func(h *netlink.Handle) error {
-		eth0, err := h.LinkByName("eth0")
+		eth0, err := upWithAddress(h, "eth0", netip.PrefixFrom(n.ip, segPrefix.Bits()))
 		if err != nil {
-			return err
-		}
-		if err := h.AddrAdd(eth0, &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(n.ip, segPrefix.Bits()))}); err != nil {
-			return fmt.Errorf("addressing eth0: %w", err)
-		}
-		if err := h.LinkSetUp(eth0); err != nil {
 			return err
 		}
 		for _, other := range c.set.Clusters {
@@ -104,11 +98,8 @@ func (n *node) plumb() error {
 		if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "services"}, PeerName: "services-sink"}); err != nil {
 			return fmt.Errorf("adding the services device: %w", err)
 		}
-		services, err := h.LinkByName("services")
+		services, err := upWithAddress(h, "services", netip.Prefix{})
 		if err != nil {
-			return err
-		}
-		if err := h.LinkSetUp(services); err != nil {
 			return err
 		}
 		route := &netlink.Route{LinkIndex: services.Attrs().Index, Dst: ipNet(netip.MustParsePrefix(serviceRange)), Src: net.IP(n.ip.AsSlice()), Scope: netlink.SCOPE_LINK}

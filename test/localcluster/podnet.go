@@ -78,14 +78,8 @@ func (n *node) plumbPod(pn *podNet, addr netip.Addr) error {
 		if err := h.LinkAdd(veth); err != nil {
 			return err
 		}
-		hostLink, err := h.LinkByName(pn.hostLink)
+		hostLink, err := upWithAddress(h, pn.hostLink, netip.PrefixFrom(gateway, 32))
 		if err != nil {
-			return err
-		}
-		if err := h.AddrAdd(hostLink, &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(gateway, 32))}); err != nil {
-			return err
-		}
-		if err := h.LinkSetUp(hostLink); err != nil {
 			return err
 		}
 		return h.RouteAdd(&netlink.Route{LinkIndex: hostLink.Attrs().Index, Dst: ipNet(netip.PrefixFrom(addr, 32)), Src: net.IP(n.ip.AsSlice()), Scope: netlink.SCOPE_LINK})
@@ -93,14 +87,8 @@ func (n *node) plumbPod(pn *podNet, addr netip.Addr) error {
 		return err
 	}
 	return pn.ns.handle(func(h *netlink.Handle) error {
-		eth0, err := h.LinkByName("eth0")
+		eth0, err := upWithAddress(h, "eth0", netip.PrefixFrom(addr, 32))
 		if err != nil {
-			return err
-		}
-		if err := h.AddrAdd(eth0, &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(addr, 32))}); err != nil {
-			return err
-		}
-		if err := h.LinkSetUp(eth0); err != nil {
 			return err
 		}
 		if err := h.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Dst: ipNet(netip.PrefixFrom(gateway, 32)), Scope: netlink.SCOPE_LINK}); err != nil {
