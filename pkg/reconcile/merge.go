@@ -73,8 +73,9 @@ var (
 
 // mergeExports merges the valid exports of one service, given in precedence
 // order (at least one). The winner decides type, session affinity, traffic
-// policies and IP families; ports, exported labels and exported annotations
-// are unions where the winner's value wins each clash. Every disagreement is
+// policies, IP families, exported labels and exported annotations (each
+// map as a whole); ports are a union where the winner's port wins each
+// clash. Every disagreement is
 // reported as a conflict, in the order the reasons are listed in the API.
 func mergeExports(valid []*exportedService) mergedExports {
 	m := mergedExports{winner: valid[0]}
@@ -127,43 +128,42 @@ func (m *mergedExports) checkWinnerField(valid []*exportedService, f winnerField
 		fmt.Sprintf("%s: using %s from %s %s; %s", f.name, want, valid[0].cluster, note, strings.Join(dissent, ", "))})
 }
 
-// mergeStringMaps unions exportedLabels or exportedAnnotations: for each key
-// the oldest export that sets it wins. A key set to different values is a
-// conflict; a key that only some exports set is not (nothing disagrees).
+// mergeStringMaps decides exportedLabels or exportedAnnotations. KEP-1645
+// ("Labels and annotations") puts each map as a whole under conflict
+// resolution, like the type or the port list: the ServiceImport carries the
+// winning (oldest) export's map unchanged, and any difference between the
+// exports' maps (a key that only some exports set, or another value) is one
+// conflict line naming every export that differs, e.g. "exportedLabels:
+// using {tier=cache} from cluster1 (oldest export); cluster3 has
+// {region=eu, tier=session-store}".
 func mergeStringMaps(valid []*exportedService, field, note string, get func(*exportedService) map[string]string) (map[string]string, []string) {
-	var merged map[string]string
-	owner := map[string]string{}
-	for _, e := range valid {
-		for k, v := range get(e) {
-			if _, taken := merged[k]; taken {
-				continue
-			}
-			if merged == nil {
-				merged = map[string]string{}
-			}
-			merged[k] = v
-			owner[k] = e.cluster
+	want := get(valid[0])
+	var dissent []string
+	for _, e := range valid[1:] {
+		// A nil map and an empty one both mean "nothing exported".
+		if got := get(e); !maps.Equal(got, want) {
+			dissent = append(dissent, e.cluster+" has "+renderStringMap(got))
 		}
 	}
-	var conflicts []string
-	for _, k := range slices.Sorted(maps.Keys(merged)) {
-		var dissent []string
-		for _, e := range valid {
-			if v, ok := get(e)[k]; ok && v != merged[k] {
-				dissent = append(dissent, fmt.Sprintf("%s has %s=%s", e.cluster, k, v))
-			}
-		}
-		if len(dissent) == 0 {
-			continue
-		}
-		winner := "(oldest export that sets it)"
-		if owner[k] == valid[0].cluster {
-			winner = note
-		}
-		conflicts = append(conflicts, fmt.Sprintf("%s: using %s=%s from %s %s; %s",
-			field, k, merged[k], owner[k], winner, strings.Join(dissent, ", ")))
+	merged := maps.Clone(want)
+	if len(merged) == 0 {
+		merged = nil
 	}
-	return merged, conflicts
+	if len(dissent) == 0 {
+		return merged, nil
+	}
+	return merged, []string{fmt.Sprintf("%s: using %s from %s %s; %s",
+		field, renderStringMap(want), valid[0].cluster, note, strings.Join(dissent, ", "))}
+}
+
+// renderStringMap prints a label or annotation map in key order, "{}" when
+// it is empty.
+func renderStringMap(m map[string]string) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }
 
 func sessionAffinityOf(svc *corev1.Service) corev1.ServiceAffinity {

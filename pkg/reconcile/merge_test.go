@@ -1,6 +1,8 @@
 package reconcile
 
 import (
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -56,4 +58,89 @@ func exportOf(cluster string, age time.Duration, spec corev1.ServiceSpec, labels
 			Spec:       mcsv1beta1.ServiceExportSpec{ExportedLabels: labels, ExportedAnnotations: annotations},
 		},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "svc", Namespace: "ns"}, Spec: spec}, nil)
+}
+
+// TestExportedMapsResolvedAsWholes follows KEP-1645 "Labels and
+// Annotations": exportedLabels and exportedAnnotations are each one property
+// under conflict resolution. The import carries the winning (oldest)
+// export's map unchanged, and any difference, a key that only some exports
+// set included, is a conflict on every export.
+func TestExportedMapsResolvedAsWholes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// maps of the exports, oldest first.
+		maps         []map[string]string
+		want         map[string]string
+		wantConflict string
+	}{
+		{name: "equal maps agree",
+			maps: []map[string]string{{"tier": "web"}, {"tier": "web"}},
+			want: map[string]string{"tier": "web"}},
+		{name: "unset and empty agree",
+			maps: []map[string]string{nil, {}}},
+		{name: "another value is a conflict",
+			maps:         []map[string]string{{"tier": "web"}, {"tier": "api"}},
+			want:         map[string]string{"tier": "web"},
+			wantConflict: "exportedLabels: using {tier=web} from cluster1 (oldest export); cluster2 has {tier=api}"},
+		{name: "a key only the newer export sets is a conflict and does not travel",
+			maps:         []map[string]string{{"tier": "web"}, {"tier": "web", "region": "eu"}},
+			want:         map[string]string{"tier": "web"},
+			wantConflict: "exportedLabels: using {tier=web} from cluster1 (oldest export); cluster2 has {region=eu, tier=web}"},
+		{name: "a key only the winner sets is a conflict",
+			maps:         []map[string]string{{"tier": "web", "region": "eu"}, {"tier": "web"}},
+			want:         map[string]string{"tier": "web", "region": "eu"},
+			wantConflict: "exportedLabels: using {region=eu, tier=web} from cluster1 (oldest export); cluster2 has {tier=web}"},
+		{name: "the winner without labels wins with none",
+			maps:         []map[string]string{nil, {"tier": "web"}},
+			wantConflict: "exportedLabels: using {} from cluster1 (oldest export); cluster2 has {tier=web}"},
+		{name: "every differing export is named",
+			maps:         []map[string]string{{"a": "1"}, {"a": "1"}, {"a": "2"}, {}},
+			want:         map[string]string{"a": "1"},
+			wantConflict: "exportedLabels: using {a=1} from cluster1 (oldest export); cluster3 has {a=2}, cluster4 has {}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var valid []*exportedService
+			for i, m := range tc.maps {
+				valid = append(valid, exportOf(fmt.Sprintf("cluster%d", i+1), time.Duration(i)*time.Hour, corev1.ServiceSpec{ClusterIP: "10.0.0.1"}, m, nil))
+			}
+			got, conflicts := mergeStringMaps(valid, "exportedLabels", winnerNote(valid),
+				func(e *exportedService) map[string]string { return e.export.Spec.ExportedLabels })
+			if !maps.Equal(got, tc.want) {
+				t.Errorf("import labels %v, want the oldest export's %v", got, tc.want)
+			}
+			if strings.Join(conflicts, "\n") != tc.wantConflict {
+				t.Errorf("conflict %q, want %q", conflicts, tc.wantConflict)
+			}
+		})
+	}
+}
+
+// TestDifferingLabelMapsConflictOnEveryExport runs the whole merge: two
+// exports whose label maps differ only by a key the newer one adds are both
+// Conflict=True with LabelsConflict, and the winner is the oldest export,
+// the lexically smaller cluster id on a tie.
+func TestDifferingLabelMapsConflictOnEveryExport(t *testing.T) {
+	spec := corev1.ServiceSpec{ClusterIP: "10.0.0.1", Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}
+	// Same creationTimestamp: the tie goes to cluster-a.
+	b := exportOf("cluster-b", time.Hour, spec, map[string]string{"tier": "web", "team": "b"}, nil)
+	a := exportOf("cluster-a", time.Hour, spec, map[string]string{"tier": "web"}, nil)
+	valid := []*exportedService{b, a}
+	sortByPrecedence(valid)
+	m := mergeExports(valid)
+	if m.winner != a || !maps.Equal(m.labels, map[string]string{"tier": "web"}) {
+		t.Errorf("winner %s with labels %v, want cluster-a's {tier=web}", m.winner.cluster, m.labels)
+	}
+	cond := conflictCondition(valid, m.conflicts)
+	if cond.Status != metav1.ConditionTrue || cond.Reason != string(mcsv1beta1.ServiceExportReasonLabelsConflict) {
+		t.Fatalf("Conflict = %s/%s, want True/LabelsConflict", cond.Status, cond.Reason)
+	}
+	if !strings.Contains(cond.Message, "(oldest export, tie broken by cluster id)") {
+		t.Errorf("message %q does not say the tie was broken by cluster id", cond.Message)
+	}
+	for _, e := range valid {
+		conds := exportConditions(e, cond, metav1.Now())
+		if c := conds[2]; c.Type != string(mcsv1beta1.ServiceExportConditionConflict) || c.Status != metav1.ConditionTrue {
+			t.Errorf("%s: Conflict condition %+v, want True", e.cluster, c)
+		}
+	}
 }
