@@ -87,3 +87,17 @@ func shortHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:nameHashLength/2])
 }
+
+// ServiceOfDerived maps a derived Service name back to the exported
+// service it carries, among candidates (the services a reader knows of):
+// DerivedServiceName in reverse, by lookup, since a long name is cut and
+// hashed and "amcs-x" may itself be an exported service's name. ok is false
+// when no candidate derives to derived.
+func ServiceOfDerived(derived string, candidates []string) (service string, ok bool) {
+	for _, c := range candidates {
+		if DerivedServiceName(c) == derived {
+			return c, true
+		}
+	}
+	return "", false
+}

@@ -74,3 +74,30 @@ func TestDerivedServiceOf(t *testing.T) {
 		t.Errorf("annotated: %q, want derived-mysql-x7k2", got)
 	}
 }
+
+// TestServiceOfDerived maps derived names back by lookup: a Service itself
+// named amcs-x derives to amcs-amcs-x, and a long name's derived Service is
+// cut and hashed, so no prefix trimming could find it.
+func TestServiceOfDerived(t *testing.T) {
+	long := strings.Repeat("a", 62) + "-x"
+	candidates := []string{"web", "amcs-x", "x", long}
+	for _, tc := range []struct {
+		derived, want string
+	}{
+		{"amcs-web", "web"},
+		{"amcs-x", "x"},
+		{"amcs-amcs-x", "amcs-x"},
+		{DerivedServiceName(long), long},
+		{"amcs-" + long[:58], ""},
+		{"amcs-missing", ""},
+	} {
+		got, ok := ServiceOfDerived(tc.derived, candidates)
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("ServiceOfDerived(%q) = %q, %t; want %q", tc.derived, got, ok, tc.want)
+		}
+	}
+	// Why a lookup: trimming the prefix gives neither service back.
+	if d := DerivedServiceName(long); strings.TrimPrefix(d, "amcs-") == long {
+		t.Errorf("derived name %q of a %d-character service is not cut", d, len(long))
+	}
+}
