@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"slices"
@@ -46,6 +47,9 @@ type Cluster struct {
 	mcsOnce    sync.Once
 	mcsVersion string
 	mcsErr     error
+	// warnings receives what the user should see although the command
+	// goes on (nil: nowhere); see ResolveID.
+	warnings io.Writer
 }
 
 // Error is a failure tied to one cluster; its message starts with the
@@ -111,6 +115,10 @@ type Loader struct {
 	// OnConnect, if set, sees every cluster as it is connected (tests use it
 	// to read the request counters after a command).
 	OnConnect func(*Cluster)
+	// Warnings, if set, receives the warnings of connected clusters, e.g.
+	// a cluster id taken from the context name although the cluster
+	// serves the ClusterProperty CRD.
+	Warnings io.Writer
 }
 
 // CurrentContext returns the context --context names, else the
@@ -203,6 +211,7 @@ func (l *Loader) Connect(contextName string) (*Cluster, error) {
 	c := &Cluster{
 		Context: contextName, Server: server, Namespace: ns,
 		Config: cfg, Kube: kube, Dynamic: dyn, Discovery: disco, Requests: counter,
+		warnings: l.Warnings,
 	}
 	if l.OnConnect != nil {
 		l.OnConnect(c)

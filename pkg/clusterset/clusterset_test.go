@@ -56,6 +56,32 @@ func TestDedupe(t *testing.T) {
 	})
 }
 
+// TestIDCollision is the one home of the rule status and every syncing
+// verb apply: two API servers may not share a cluster id; two contexts of
+// one server may.
+func TestIDCollision(t *testing.T) {
+	east := &clusterset.Cluster{Context: "cluster1", ID: "east", IDSource: "ClusterProperty cluster.clusterset.k8s.io (about.k8s.io/v1beta1)", Server: "https://a:6443"}
+	same := &clusterset.Cluster{Context: "cluster1-admin", ID: "east", Server: "https://a:6443"}
+	west := &clusterset.Cluster{Context: "cluster2", ID: "west", Server: "https://b:6443"}
+	clash := &clusterset.Cluster{Context: "cluster2", ID: "east", IDSource: "the context name (no ClusterProperty CRD)", Server: "https://b:6443"}
+	if err := clusterset.IDCollision(east, same); err != nil {
+		t.Errorf("two contexts of one server: %v", err)
+	}
+	if err := clusterset.IDCollision(east, west); err != nil {
+		t.Errorf("distinct ids: %v", err)
+	}
+	err := clusterset.IDCollision(east, clash)
+	if err == nil {
+		t.Fatal("two servers with id east accepted")
+	}
+	for _, want := range []string{`"cluster1"`, `"cluster2"`, `same cluster id "east"`, "cluster1: from ClusterProperty cluster.clusterset.k8s.io (about.k8s.io/v1beta1)",
+		"cluster2: from the context name", "give one a ClusterProperty cluster.clusterset.k8s.io with a distinct id"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %s", err, want)
+		}
+	}
+}
+
 func contexts(cs []*clusterset.Cluster) []string {
 	var out []string
 	for _, c := range cs {

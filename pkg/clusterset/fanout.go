@@ -107,12 +107,24 @@ func Dedupe(clusters []*Cluster) ([]*Cluster, error) {
 			continue
 		}
 		if prev, ok := byID[c.ID]; ok {
-			return nil, fmt.Errorf("contexts %q and %q are different clusters (%s, %s) with the same cluster id %q; "+
-				"give one a ClusterProperty %s with a distinct id", prev.Context, c.Context, prev.Server, c.Server, c.ID, ClusterIDProperty)
+			return nil, IDCollision(prev, c)
 		}
 		byServer[c.Server] = true
 		byID[c.ID] = c
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// IDCollision is the error of two different clusters (API servers) with one
+// cluster id, whose endpoints would be indistinguishable in DNS
+// (<host>.<clusterid>.<svc>.<ns>.svc.clusterset.local) and in the mirrored
+// slices; nil when the ids differ or both are the same API server.
+func IDCollision(first, other *Cluster) error {
+	if first.ID != other.ID || first.Server == other.Server {
+		return nil
+	}
+	return fmt.Errorf("contexts %q and %q are different clusters (%s, %s) with the same cluster id %q (%s: from %s; %s: from %s); "+
+		"give one a ClusterProperty %s with a distinct id", first.Context, other.Context, first.Server, other.Server, other.ID,
+		first.Context, first.IDSource, other.Context, other.IDSource, ClusterIDProperty)
 }

@@ -38,7 +38,7 @@ var rootExample = templates.Examples(`
 // NewCmdMCS builds the root `kubectl mcs` command with kubectl's standard
 // connection flags (--kubeconfig, --context, -n, --request-timeout, ...).
 func NewCmdMCS(streams genericiooptions.IOStreams) *cobra.Command {
-	return NewCmdMCSWithLoader(streams, &clusterset.Loader{Flags: genericclioptions.NewConfigFlags(true)})
+	return NewCmdMCSWithLoader(streams, &clusterset.Loader{Flags: genericclioptions.NewConfigFlags(true), Warnings: streams.ErrOut})
 }
 
 // NewCmdMCSWithLoader builds the root command around a given loader, whose

@@ -38,8 +38,11 @@ import (
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
 )
 
-// ClusterPropertyGVR is where ResolveID looks for the cluster id.
-var ClusterPropertyGVR = schema.GroupVersionResource{Group: clusterset.ClusterPropertyGroup, Version: "v1alpha1", Resource: "clusterproperties"}
+// ClusterPropertyGVR is the ClusterProperty resource in a version of
+// about-api (v1beta1 today, v1alpha1 on older installs).
+func ClusterPropertyGVR(version string) schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: clusterset.ClusterPropertyGroup, Version: version, Resource: clusterset.ClusterProperties}
+}
 
 // Fake is one fake cluster: Cluster is what the code under test gets, Kube
 // and Dynamic are its clients' fakes, for reactors and recorded actions.
@@ -48,6 +51,9 @@ type Fake struct {
 	Kube      *kubefake.Clientset
 	Dynamic   *dynamicfake.FakeDynamicClient
 	Discovery *discoveryfake.FakeDiscovery
+
+	// mcsVersions and propertyVersions are what discovery lists.
+	mcsVersions, propertyVersions []string
 
 	mu sync.Mutex
 	// ClusterIPPrefix starts the cluster IPs allocated to Services
@@ -72,8 +78,9 @@ func New(name string, objects ...runtime.Object) *Fake {
 		ClusterIPPrefix: "10.96.0.",
 		Rules:           []authorizationv1.ResourceRule{{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}}},
 	}
-	listKinds := map[schema.GroupVersionResource]string{ClusterPropertyGVR: "ClusterPropertyList"}
+	listKinds := map[schema.GroupVersionResource]string{}
 	for _, v := range []string{"v1alpha1", "v1beta1"} {
+		listKinds[ClusterPropertyGVR(v)] = "ClusterPropertyList"
 		listKinds[schema.GroupVersionResource{Group: clusterset.MCSGroup, Version: v, Resource: clusterset.ServiceExports}] = "ServiceExportList"
 		listKinds[schema.GroupVersionResource{Group: clusterset.MCSGroup, Version: v, Resource: clusterset.ServiceImports}] = "ServiceImportList"
 	}
@@ -103,8 +110,21 @@ var CoreResources = &metav1.APIResourceList{GroupVersion: "v1", APIResources: []
 // one first (none: the CRDs are not installed). Call it before the cluster
 // is used: discovery is cached.
 func (f *Fake) ServeMCS(versions ...string) {
+	f.mcsVersions = versions
+	f.serve()
+}
+
+// ServeClusterProperty sets the versions of the ClusterProperty CRD
+// (KEP-2149) discovery lists, the preferred one first (none by default: the
+// CRD is not installed). Call it before the cluster is used.
+func (f *Fake) ServeClusterProperty(versions ...string) {
+	f.propertyVersions = versions
+	f.serve()
+}
+
+func (f *Fake) serve() {
 	f.Discovery.Resources = []*metav1.APIResourceList{CoreResources}
-	for _, v := range versions {
+	for _, v := range f.mcsVersions {
 		f.Discovery.Resources = append(f.Discovery.Resources, &metav1.APIResourceList{
 			GroupVersion: clusterset.MCSGroup + "/" + v,
 			APIResources: []metav1.APIResource{
@@ -113,6 +133,12 @@ func (f *Fake) ServeMCS(versions ...string) {
 				{Name: clusterset.ServiceImports, Namespaced: true, Kind: "ServiceImport"},
 				{Name: clusterset.ServiceImports + "/status", Namespaced: true, Kind: "ServiceImport"},
 			},
+		})
+	}
+	for _, v := range f.propertyVersions {
+		f.Discovery.Resources = append(f.Discovery.Resources, &metav1.APIResourceList{
+			GroupVersion: clusterset.ClusterPropertyGroup + "/" + v,
+			APIResources: []metav1.APIResource{{Name: clusterset.ClusterProperties, Kind: "ClusterProperty"}},
 		})
 	}
 }
