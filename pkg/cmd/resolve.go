@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/kubectl/pkg/util/templates"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/dns"
@@ -162,9 +163,13 @@ func (o *ResolveOptions) Run(ctx context.Context) error {
 	report := ResolveReport{Consumer: consumer.Context, Target: o.Target, DNSSetup: setup, Names: []ResolvedName{}}
 	if !target.IsName() {
 		// A derived Service (amcs-mysql, as k9s's Services view passes it)
-		// stands for the ServiceImport it carries.
+		// stands for the ServiceImport it carries, unless the word is an
+		// imported service's own name (a Service may be named amcs-x).
+		ownName := slices.ContainsFunc(state.Imports, func(si mcsv1beta1.ServiceImport) bool {
+			return si.Name == target.Word && (scope.Namespace == "" || si.Namespace == scope.Namespace)
+		})
 		for _, si := range state.Imports {
-			if reconcile.DerivedServiceOf(&si) == target.Word && (scope.Namespace == "" || si.Namespace == scope.Namespace) {
+			if !ownName && reconcile.DerivedServiceOf(&si) == target.Word && (scope.Namespace == "" || si.Namespace == scope.Namespace) {
 				report.Notes = append(report.Notes, fmt.Sprintf("%s is the derived Service of the ServiceImport %s/%s: resolving %s", target.Word, si.Namespace, si.Name, si.Name))
 				target.Word = si.Name
 				break

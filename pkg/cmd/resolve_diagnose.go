@@ -51,20 +51,41 @@ func (o *ResolveOptions) diagnose(ctx context.Context, consumer *clusterset.Clus
 		return dnsSetupLink(consumer, names), nil
 	}
 	ns := scope.Namespace
-	service, host := "", ""
+	service, host, derived := "", "", ""
 	if target.IsName() {
 		host = target.Name.Host
 		service = target.Name.Service
-		for _, si := range state.Imports {
-			if reconcile.DerivedServiceOf(&si) == service && si.Namespace == ns {
-				service = si.Name
+		if target.Name.Form.IsDerived() {
+			// A cluster.local name names the derived Service: the import
+			// that says it is its derived Service, else the exported
+			// service whose derived name it is (found below).
+			derived, service = service, ""
+			for _, si := range state.Imports {
+				if reconcile.DerivedServiceOf(&si) == derived && si.Namespace == ns {
+					service = si.Name
+				}
 			}
 		}
-		service = strings.TrimPrefix(service, "amcs-")
 	}
 	views, err := o.readClusterset(ctx, consumer, ns)
 	if err != nil {
 		return nil, err
+	}
+	if derived != "" && service == "" {
+		var known []string
+		for _, v := range views {
+			for name := range v.exports {
+				known = append(known, name)
+			}
+			for _, s := range v.services {
+				known = append(known, s.Name)
+			}
+		}
+		var ok bool
+		if service, ok = reconcile.ServiceOfDerived(derived, known); !ok {
+			return &BrokenLink{Link: LinkNoService, Message: fmt.Sprintf("no Service%s in %s has %s as its derived Service", inNamespace(ns), contextList(views), derived),
+				Fix: "check the name and -n; `kubectl mcs status -n " + ns + "` lists the imported services with their derived Services"}, nil
+		}
 	}
 	if !target.IsName() {
 		for _, v := range views {

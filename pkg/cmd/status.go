@@ -182,7 +182,7 @@ func (o *StatusOptions) read(ctx context.Context, contexts []string, scope snaps
 			continue
 		}
 		if prev, ok := byID[st.cluster.ID]; ok {
-			st.err = st.cluster.Errorf("has the same cluster id %q as context %q (give one a ClusterProperty %s with a distinct id)", st.cluster.ID, prev.cluster.Context, clusterset.ClusterIDProperty)
+			st.err = clusterset.IDCollision(prev.cluster, st.cluster)
 			continue
 		}
 		byID[st.cluster.ID] = st

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/dns"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
 )
@@ -20,7 +21,10 @@ import (
 type ClusterReport struct {
 	Context string `json:"context"`
 	ID      string `json:"id,omitempty"`
-	Error   string `json:"error,omitempty"`
+	// IDSource says where the id came from: a ClusterProperty (and the
+	// version of about.k8s.io it was read in), or the context name and why.
+	IDSource string `json:"idSource,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // ServiceStatus is one row of the status table.
@@ -98,8 +102,9 @@ func buildStatus(states []*clusterState, now time.Time) StatusReport {
 		return rows[k]
 	}
 	var healthy []*clusterState
+	exports := map[serviceKey][]reconcile.ExportView{}
 	for _, st := range states {
-		cr := ClusterReport{Context: st.cluster.Context, ID: st.cluster.ID}
+		cr := ClusterReport{Context: st.cluster.Context, ID: st.cluster.ID, IDSource: st.cluster.IDSource}
 		if st.err != nil {
 			cr.Error = st.err.Error()
 		} else {
@@ -131,21 +136,17 @@ func buildStatus(states []*clusterState, now time.Time) StatusReport {
 				es.Reason = valid.Reason
 			}
 			r.ExportedBy = append(r.ExportedBy, es)
-			if c := meta.FindStatusCondition(e.Status.Conditions, string(mcsv1beta1.ServiceExportConditionConflict)); c != nil && c.Status == metav1.ConditionTrue {
-				for _, reason := range strings.Split(c.Reason, ",") {
-					if reason = strings.TrimSpace(reason); reason != "" && !slices.Contains(r.Conflicts, reason) {
-						r.Conflicts = append(r.Conflicts, reason)
-					}
+			for _, reason := range reconcile.ConflictReasons(e.Status.Conditions) {
+				if !slices.Contains(r.Conflicts, reason) {
+					r.Conflicts = append(r.Conflicts, reason)
 				}
 			}
+			exports[serviceKey{e.Namespace, e.Name}] = append(exports[serviceKey{e.Namespace, e.Name}], reconcile.ExportView{Cluster: id, Export: e, Service: svc})
 			if r.Created == nil || e.CreationTimestamp.Before(r.Created) {
 				t := e.CreationTimestamp
 				r.Created = &t
 			}
 			if svc != nil && es.Valid {
-				if r.Type == "" {
-					r.Type = string(reconcile.ImportTypeOf(svc))
-				}
 				for _, p := range svc.Spec.Ports {
 					addPort(r, p.Name, p.Port, string(p.Protocol))
 				}
@@ -157,6 +158,13 @@ func buildStatus(states []*clusterState, now time.Time) StatusReport {
 				r.Endpoints.Ready += c.Ready
 				r.Endpoints.Total += c.Total
 			}
+		}
+	}
+	// The type is the winning export's, as the sync decides it (the oldest
+	// valid export), not the first one read.
+	for k, views := range exports {
+		if w, ok := reconcile.WinningExport(views); ok {
+			rows[k].Type = string(reconcile.ImportTypeOf(w.Service))
 		}
 	}
 	report.MissingNamespaces = missingNamespaces(healthy, now)
@@ -192,12 +200,7 @@ func buildStatus(states []*clusterState, now time.Time) StatusReport {
 		slices.SortFunc(r.ImportedIn, func(a, b ImportState) int { return strings.Compare(a.Cluster, b.Cluster) })
 		slices.Sort(r.Conflicts)
 		slices.Sort(r.Ports)
-		r.DNSNames = []string{r.Service + "." + r.Namespace + ".svc.clusterset.local"}
-		if r.Type == string(mcsv1beta1.Headless) {
-			r.DNSNames = append(r.DNSNames, "<pod>."+r.Derived+"."+r.Namespace+".svc.cluster.local", "<pod>.<clusterid>."+r.Service+"."+r.Namespace+".svc.clusterset.local")
-		} else {
-			r.DNSNames = append(r.DNSNames, r.Derived+"."+r.Namespace+".svc.cluster.local")
-		}
+		r.DNSNames = dns.ServiceNames(r.Service, r.Namespace, r.Derived, r.Type == string(mcsv1beta1.Headless))
 		report.Services = append(report.Services, *r)
 	}
 	slices.SortFunc(report.Services, func(a, b ServiceStatus) int {

@@ -90,6 +90,12 @@ func (f Form) IsPerPod() bool {
 	return f == FormDerivedPod || f == FormClusterSetPod || f == FormVendorPod
 }
 
+// IsDerived says whether the form names a derived Service (amcs-<svc>, in
+// cluster.local) rather than the exported service.
+func (f Form) IsDerived() bool {
+	return f == FormDerivedPod || f == FormDerivedService || f == FormDerivedSRV
+}
+
 // IsSRV says whether the form names SRV records.
 func (f Form) IsSRV() bool { return f == FormDerivedSRV || f == FormClusterSetSRV }
 
@@ -358,4 +364,25 @@ func isUnderscored(label string) bool { return strings.HasPrefix(label, "_") }
 
 func nameError(name, format string, args ...any) error {
 	return fmt.Errorf("DNS name %q: %s", name, fmt.Sprintf(format, args...))
+}
+
+// ServiceNames are the names of an imported service as `kubectl mcs status`
+// lists them, without the trailing dot: the clusterset name, then for a
+// headless service the per-pod names (with <pod> and <clusterid> as
+// placeholders), else the derived Service's name. derived is the name of
+// the derived Service, which another MCS controller may have chosen.
+func ServiceNames(service, namespace, derived string, headless bool) []string {
+	names := []Name{{Form: FormClusterSetService, Service: service, Namespace: namespace}}
+	if headless {
+		names = append(names,
+			Name{Form: FormDerivedPod, Host: "<pod>", Service: derived, Namespace: namespace},
+			Name{Form: FormClusterSetPod, Host: "<pod>", ClusterID: "<clusterid>", Service: service, Namespace: namespace})
+	} else {
+		names = append(names, Name{Form: FormDerivedService, Service: derived, Namespace: namespace})
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = strings.TrimSuffix(n.String(), ".")
+	}
+	return out
 }

@@ -191,3 +191,26 @@ func TestParseTarget(t *testing.T) {
 		})
 	}
 }
+
+// TestServiceNames checks the names status lists against the parser: each
+// is a name of the form it stands for once the placeholders are filled.
+func TestServiceNames(t *testing.T) {
+	for _, tc := range []struct {
+		headless bool
+		want     []string
+	}{
+		{false, []string{"web.shop.svc.clusterset.local", "amcs-web.shop.svc.cluster.local"}},
+		{true, []string{"web.shop.svc.clusterset.local", "<pod>.amcs-web.shop.svc.cluster.local", "<pod>.<clusterid>.web.shop.svc.clusterset.local"}},
+	} {
+		got := ServiceNames("web", "shop", "amcs-web", tc.headless)
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("headless=%t: %q, want %q", tc.headless, got, tc.want)
+		}
+		for _, name := range got {
+			filled := strings.NewReplacer("<pod>", "web-0", "<clusterid>", "cluster1").Replace(name)
+			if _, err := Parse(filled); err != nil {
+				t.Errorf("%s is not a name resolve understands: %v", filled, err)
+			}
+		}
+	}
+}
