@@ -8,6 +8,9 @@ TOOLS_DIR ?= $(CURDIR)/.cache/bin
 export MCS_TOOLS_DIR := $(TOOLS_DIR)
 # The e2e fault tests run the real binary (SIGKILL at random points).
 export MCS_PLUGIN_BINARY := $(BIN)/kubectl-mcs
+# Tests that need the tools fail without them under make (make builds them
+# first), where a plain `go test ./...` skips them and says `make tools`.
+export MCS_REQUIRE_TOOLS := 1
 
 # A semantic version, as krew requires (hack/version.sh says which).
 VERSION ?= $(shell hack/version.sh)

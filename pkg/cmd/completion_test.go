@@ -221,6 +221,7 @@ func TestCompleteFromCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a local cluster (not started in -short mode)")
 	}
+	localcluster.NeedTools(t)
 	t.Setenv("KUBECACHEDIR", t.TempDir()) // ports of earlier runs get reused
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

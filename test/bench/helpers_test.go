@@ -92,11 +92,7 @@ func pluginBinary(t testing.TB) string {
 }
 
 func kubectlBinary(t testing.TB) string {
-	p := filepath.Join(localcluster.ToolsDir(), "kubectl")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s missing: run `make tools`", p)
-	}
-	return p
+	return filepath.Join(localcluster.NeedTools(t, "kubectl"), "kubectl")
 }
 
 // endpointIP is endpoint n (0-based) of source cluster index `cluster`

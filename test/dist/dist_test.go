@@ -100,12 +100,8 @@ func TestKrewInstallsThePluginAndKubectlRunsIt(t *testing.T) {
 // for every platform.
 func prepare(t *testing.T) *installation {
 	t.Helper()
-	in := &installation{repo: repoRoot(t), distDir: t.TempDir(), tools: localcluster.ToolsDir(), krewRoot: t.TempDir()}
-	for _, tool := range []string{"kubectl", "krew", "validate-krew-manifest"} {
-		if _, err := os.Stat(filepath.Join(in.tools, tool)); err != nil {
-			t.Fatalf("%s not found in %s (run `make tools`): %v", tool, in.tools, err)
-		}
-	}
+	tools := localcluster.NeedTools(t, "kubectl", "krew", "validate-krew-manifest")
+	in := &installation{repo: repoRoot(t), distDir: t.TempDir(), tools: tools, krewRoot: t.TempDir()}
 	bin := t.TempDir()
 	for link, target := range map[string]string{"kubectl": "kubectl", "kubectl-krew": "krew"} {
 		if err := os.Symlink(filepath.Join(in.tools, target), filepath.Join(bin, link)); err != nil {

@@ -50,14 +50,16 @@ func TestK9sRunsThePlugins(t *testing.T) {
 	if _, err := exec.LookPath("less"); err != nil {
 		t.Skip("less is not installed: the read-only plugins page through it (Debian: apt-get install less; .ci/run installs it)")
 	}
+	// The servers, kubectl, and k9s unless $K9S names one elsewhere.
+	localcluster.NeedTools(t)
 	tools := localcluster.ToolsDir()
 	k9s := os.Getenv(k9sBinaryEnv)
 	if k9s == "" {
-		k9s = filepath.Join(tools, "k9s")
-	}
-	for _, bin := range []string{k9s, filepath.Join(tools, "kubectl")} {
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatalf("%s not found (run `make tools`): %v", bin, err)
+		k9s = filepath.Join(localcluster.NeedTools(t, "k9s", "kubectl"), "k9s")
+	} else {
+		localcluster.NeedTools(t, "kubectl")
+		if _, err := os.Stat(k9s); err != nil {
+			t.Fatalf("$%s names %s: %v", k9sBinaryEnv, k9s, err)
 		}
 	}
 	plugins := readK9sPlugins(t)

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,17 +155,35 @@ func TestMCSCRDsMissingAndClusterIDs(t *testing.T) {
 	}
 
 	// KEP-2149 ids: cluster1 calls itself east, cluster2 claims the same.
-	for _, c := range set.Clusters {
-		if _, err := c.Create(ctx, "", fixtures.MustRead(fixtures.ClusterPropertyCRD)); err != nil {
+	// cluster1 has the CRD as about-api publishes it today (v1beta1 only),
+	// cluster2 the v1alpha1 of older installs. The CRDs come after the
+	// runs above filled the discovery cache.
+	crd := map[string]string{"cluster1": fixtures.ClusterPropertyV1beta1CRD, "cluster2": fixtures.ClusterPropertyCRD}
+	version := map[string]string{"cluster1": "v1beta1", "cluster2": "v1alpha1"}
+	for name, file := range crd {
+		if _, err := set.Cluster(name).Create(ctx, "", fixtures.MustRead(file)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	waitCRD(ctx, t, set, "clusterproperties.about.k8s.io")
-	property := func(value string) []byte {
-		return []byte(fmt.Sprintf("apiVersion: about.k8s.io/v1alpha1\nkind: ClusterProperty\nmetadata:\n  name: cluster.clusterset.k8s.io\nspec:\n  value: %s\n", value))
+	property := func(cluster, value string) []byte {
+		return []byte(fmt.Sprintf("apiVersion: about.k8s.io/%s\nkind: ClusterProperty\nmetadata:\n  name: cluster.clusterset.k8s.io\nspec:\n  value: %s\n", version[cluster], value))
 	}
-	if _, err := set.Cluster("cluster1").Create(ctx, "", property("east")); err != nil {
+	// The CRD without the property: the context name, said out loud.
+	run = kubectlMCS(t, set.Kubeconfig, "status", "-n", ns, "-o", "json", "--clusters", "cluster1,cluster2").mustSucceed(t)
+	if want := `Warning: cluster1: using the context name "cluster1" as cluster id: ClusterProperty about.k8s.io/v1beta1 is served but has no cluster.clusterset.k8s.io`; !strings.Contains(run.stderr, want) {
+		t.Errorf("status did not warn %q; stderr:\n%s", want, run.stderr)
+	}
+	if id, source := statusClusterID(t, run.stdout, "cluster1"); id != "cluster1" || !strings.HasPrefix(source, "the context name (ClusterProperty about.k8s.io/v1beta1 is served") {
+		t.Errorf("cluster1: id %q from %q, want the context name and why", id, source)
+	}
+	if _, err := set.Cluster("cluster1").Create(ctx, "", property("cluster1", "east")); err != nil {
 		t.Fatal(err)
+	}
+	// KEP-2149 read in the version the cluster serves: v1beta1 only.
+	run = kubectlMCS(t, set.Kubeconfig, "status", "-n", ns, "-o", "json", "--clusters", "cluster1,cluster2").mustSucceed(t)
+	if id, source := statusClusterID(t, run.stdout, "cluster1"); id != "east" || source != "ClusterProperty cluster.clusterset.k8s.io (about.k8s.io/v1beta1)" {
+		t.Errorf("cluster1: id %q from %q, want east from its v1beta1 ClusterProperty", id, source)
 	}
 	waitForReadyEndpoints(ctx, t, set.Cluster("cluster1"), ns, "web", 1)
 	kubectlMCS(t, set.Kubeconfig, "export", "web", "-n", ns, "--context", "cluster1").mustSucceed(t)
@@ -172,7 +192,7 @@ func TestMCSCRDsMissingAndClusterIDs(t *testing.T) {
 	if got := clustersOf(si); len(got) != 1 || got[0] != "east" {
 		t.Errorf("status.clusters %v, want [east] from cluster1's ClusterProperty", got)
 	}
-	if _, err := set.Cluster("cluster2").Create(ctx, "", property("east")); err != nil {
+	if _, err := set.Cluster("cluster2").Create(ctx, "", property("cluster2", "east")); err != nil {
 		t.Fatal(err)
 	}
 	run = kubectlMCS(t, set.Kubeconfig, "import", "web", "-n", ns, "--from", "cluster1", "--context", "cluster2")
@@ -180,6 +200,24 @@ func TestMCSCRDsMissingAndClusterIDs(t *testing.T) {
 	if run.totalWrites() != 0 {
 		t.Errorf("%d writes with clashing cluster ids", run.totalWrites())
 	}
+}
+
+// statusClusterID is the id and its source `status -o json` gives a context.
+func statusClusterID(t *testing.T, statusJSON, context string) (id, source string) {
+	t.Helper()
+	var report struct {
+		Clusters []struct{ Context, ID, IDSource string }
+	}
+	if err := json.Unmarshal([]byte(statusJSON), &report); err != nil {
+		t.Fatalf("status -o json: %v\n%s", err, statusJSON)
+	}
+	for _, c := range report.Clusters {
+		if c.Context == context {
+			return c.ID, c.IDSource
+		}
+	}
+	t.Fatalf("status -o json has no cluster %s:\n%s", context, statusJSON)
+	return "", ""
 }
 
 // extendKubeconfig writes a copy of the set's kubeconfig with extra

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/cmd"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
 	"github.com/kubectl-mcs/kubectl-mcs/test/fixtures"
 	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
 )
@@ -131,6 +132,15 @@ func TestResolveBrokenLinks(t *testing.T) {
 	if _, err := provider.Create(ctx, "", []byte(namespaceManifest("links-elsewhere")+"---\napiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: links-elsewhere}\nspec: {ports: [{port: 80}]}\n")); err != nil {
 		t.Fatal(err)
 	}
+	// A Service whose own name has the derived prefix, and one whose
+	// derived name is cut and hashed: neither maps back by trimming
+	// "amcs-" (reconcile.ServiceOfDerived looks them up).
+	longName := strings.Repeat("long", 15) + "svc"
+	for _, name := range []string{"amcs-api", longName} {
+		if _, err := provider.Create(ctx, ns, []byte(fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata: {name: %s}\nspec: {ports: [{port: 80}]}\n", name))); err != nil {
+			t.Fatal(err)
+		}
+	}
 	waitForReadyEndpoints(ctx, t, provider, ns, "web", 1)
 	if _, err := consumer.Create(ctx, ns, []byte(namespaceManifest(ns))); err != nil {
 		t.Fatal(err)
@@ -167,6 +177,12 @@ func TestResolveBrokenLinks(t *testing.T) {
 			args: []string{"resolve", "ghost", "-n", ns}, message: "no valid export of links-ns/ghost", fix: "create a ClusterIP or headless Service links-ns/ghost"},
 		{name: "not imported", setup: [][]string{{"export", "web", "-n", ns, "--context", "cluster1"}},
 			args: []string{"resolve", "web", "-n", ns}, message: "exported by cluster1 but not imported into cluster2", fix: "kubectl mcs import web -n links-ns --from cluster1 --context cluster2"},
+		{name: "a Service named amcs-api, not imported", setup: [][]string{{"export", "amcs-api", "-n", ns, "--context", "cluster1"}},
+			args: []string{"resolve", "amcs-api.links-ns.svc.clusterset.local"}, message: "links-ns/amcs-api is exported by cluster1 but not imported into cluster2",
+			fix: "kubectl mcs import amcs-api -n links-ns --from cluster1 --context cluster2"},
+		{name: "the derived name of a 63-character Service, not imported", setup: [][]string{{"export", longName, "-n", ns, "--context", "cluster1"}},
+			args: []string{"resolve", reconcile.DerivedServiceName(longName) + ".links-ns.svc.cluster.local"}, message: "links-ns/" + longName + " is exported by cluster1 but not imported into cluster2",
+			fix: "kubectl mcs import " + longName + " -n links-ns --from cluster1 --context cluster2"},
 		{name: "namespace missing", setup: [][]string{{"export", "api", "-n", "links-elsewhere", "--context", "cluster1"}},
 			args: []string{"resolve", "api", "-n", "links-elsewhere"}, message: "namespace links-elsewhere does not exist in cluster2", fix: "--create-namespace"},
 		{name: "conflict", setup: [][]string{{"import", "dup", "-n", ns, "--from", "cluster1,cluster3", "--context", "cluster2"}},

@@ -25,9 +25,7 @@ const harnessChildEnv = "LOCALCLUSTER_HARNESS_CHILD_DIR"
 // took everything down with it: no kube-proxy left, and none of its network
 // namespaces (segment, nodes, pods) held by any process or open file.
 func TestDataPlaneGoneWhenHarnessKilled(t *testing.T) {
-	if err := CheckTools(ToolsDir()); err != nil {
-		t.Skip(err)
-	}
+	NeedTools(t)
 	needDataPlane(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

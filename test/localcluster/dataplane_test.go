@@ -51,9 +51,7 @@ spec:
 // answers on its container port from its own node and from another
 // cluster's node, and a ClusterIP Service reaches it through kube-proxy.
 func TestDataPlane(t *testing.T) {
-	if err := CheckTools(ToolsDir()); err != nil {
-		t.Skip(err)
-	}
+	NeedTools(t)
 	needDataPlane(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -21,6 +21,17 @@ func Main(m *testing.M, name string, opts localcluster.Options, set **localclust
 		fmt.Printf("%s: skipped in -short mode\n", name)
 		return m.Run()
 	}
+	if err := localcluster.CheckTools(localcluster.ToolsDir()); err != nil {
+		if localcluster.ToolsRequired() {
+			fmt.Fprintf(os.Stderr, "%s: %v (%s is set: the tools must be there)\n", name, err, localcluster.RequireToolsEnv)
+			return 1
+		}
+		// A fresh clone: every test that needs the clusters skips and
+		// says why (NeedClusters); the others run.
+		noClusters = err.Error()
+		fmt.Fprintf(os.Stderr, "%s: no local clusters: %v\n", name, err)
+		return m.Run()
+	}
 	cacheDir, err := os.MkdirTemp("", "kubectl-mcs-"+name+"-cache-")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
@@ -43,11 +54,20 @@ func Main(m *testing.M, name string, opts localcluster.Options, set **localclust
 	return m.Run()
 }
 
-// NeedClusters returns the clusters Main started, or skips the test in
-// -short mode, where Main started none.
+// noClusters is why Main started no clusters outside -short mode: the
+// servers of `make tools` are missing.
+var noClusters string
+
+// NeedClusters returns the clusters Main started, or skips the test where
+// Main started none: in -short mode, or without the servers of `make
+// tools` (where they are required, Main fails instead).
 func NeedClusters(t testing.TB, set *localcluster.Set, name string) *localcluster.Set {
 	t.Helper()
-	if set == nil {
+	switch {
+	case set != nil:
+	case noClusters != "":
+		t.Skipf("%s needs local clusters: %s", name, noClusters)
+	default:
 		t.Skip(name + " needs local clusters (not started in -short mode)")
 	}
 	return set

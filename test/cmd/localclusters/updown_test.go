@@ -160,9 +160,7 @@ func needServers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts local clusters (not in -short mode)")
 	}
-	if err := localcluster.CheckTools(toolsDir(t)); err != nil {
-		t.Skipf("needs the local clusters' servers: %v", err)
-	}
+	localcluster.NeedTools(t)
 }
 
 func toolsDir(t *testing.T) string {
