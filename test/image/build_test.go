@@ -32,15 +32,19 @@ type builtImage struct {
 	dir     string
 	layout  string // OCI image layout directory
 	tarball string // docker load tarball of hostPlatform
+	// manifest is the in-cluster manifest with its digest comment filled,
+	// as a release carries it.
+	manifest string
 }
 
 // buildImage runs the builder (its own module, hack/image) into dir, the
 // way `make image` does, for hostPlatform.
 func buildImage(t testing.TB, dir string) *builtImage {
 	t.Helper()
-	b := &builtImage{dir: dir, layout: filepath.Join(dir, "oci"), tarball: filepath.Join(dir, "image.tar")}
+	b := &builtImage{dir: dir, layout: filepath.Join(dir, "oci"), tarball: filepath.Join(dir, "image.tar"), manifest: filepath.Join(dir, "kubectl-mcs.yaml")}
 	cmd := exec.Command("go", "run", ".", "-root", repoRoot(t), "-version", testVersion, "-commit", testCommit,
-		"-platforms", hostPlatform, "-repo", imageRepo(t), "-layout", b.layout, "-tarball", b.tarball)
+		"-platforms", hostPlatform, "-repo", imageRepo(t), "-layout", b.layout, "-tarball", b.tarball,
+		"-manifest", filepath.Join(repoRoot(t), manifestPath), "-manifest-out", b.manifest)
 	cmd.Dir = filepath.Join(repoRoot(t), "hack", "image")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -94,6 +94,37 @@ func TestImageContents(t *testing.T) {
 	}
 
 	checkDockerTarball(t, b.tarball, img)
+	checkFilledManifest(t, b.manifest, img)
+}
+
+// checkFilledManifest: the release's copy of the manifest differs from the
+// repository's only in the comment under the container's image, which
+// names the built index by digest.
+func checkFilledManifest(t *testing.T, path string, img *layoutImage) {
+	t.Helper()
+	filled, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := os.ReadFile(filepath.Join(repoRoot(t), manifestPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := strings.Split(string(orig), "\n"), strings.Split(string(filled), "\n")
+	if len(a) != len(b) {
+		t.Fatalf("%s has %d lines, %s %d", path, len(b), manifestPath, len(a))
+	}
+	var changed []int
+	for i := range a {
+		if a[i] != b[i] {
+			changed = append(changed, i)
+		}
+	}
+	want := "# image digest: " + imageRepo(t) + "@" + img.digest
+	if len(changed) != 1 || changed[0] == 0 || !strings.HasPrefix(strings.TrimSpace(b[changed[0]]), want) ||
+		!strings.HasPrefix(strings.TrimSpace(a[changed[0]-1]), "image: "+imageRepo(t)) {
+		t.Errorf("the filled manifest changes lines %v of %s; want only the comment under the container's image, to start with %q", changed, manifestPath, want)
+	}
 }
 
 // imageArgv is what the Deployment's container runs, by Kubernetes' rules:
