@@ -7,35 +7,19 @@
 package image
 
 import (
-	"flag"
-	"fmt"
 	"os"
 	"testing"
-
-	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
-	"github.com/kubectl-mcs/kubectl-mcs/test/pluginrun"
 )
 
-// clusters: three local clusters, started only where the run test can
-// run (root, outside -short).
-var clusters *localcluster.Set
-
 func TestMain(m *testing.M) {
-	// The test binary is also the container's init (see container.go):
+	// The test binary is also the container's init (see container_test.go):
 	// it sets up the mounts in a mount namespace of its own and becomes
 	// the image's entrypoint.
 	if spec := os.Getenv(containerSpecEnv); spec != "" {
 		runContainer(spec)
 		return
 	}
-	flag.Parse()
-	code := 0
-	if !testing.Short() && os.Geteuid() != 0 {
-		fmt.Println("image: running the image needs root (chroot, mounts); local clusters not started")
-		code = m.Run()
-	} else {
-		code = pluginrun.Main(m, "image", localcluster.Options{Clusters: 3}, &clusters)
-	}
+	code := m.Run()
 	removeSharedImage()
 	os.Exit(code)
 }

@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -39,17 +40,33 @@ const podName = "kubectl-mcs-5d8f7c9b6-image"
 // their ports, an export is imported into every cluster, and SIGTERM stops
 // it cleanly within terminationGracePeriodSeconds.
 func TestImageRunsAsDeployment(t *testing.T) {
-	set := pluginrun.NeedClusters(t, clusters, "image")
+	if testing.Short() {
+		t.Skip("starts local clusters: not in -short mode")
+	}
+	// Like the data-plane tests: skipped where the machine cannot run it,
+	// a failure where CI (as root) demands it.
+	cannot := localcluster.CheckTools(localcluster.ToolsDir())
 	if os.Geteuid() != 0 {
-		t.Skip("needs root (chroot, mounts)")
+		cannot = errors.New("needs root (chroot, mounts)")
+	}
+	if cannot != nil {
+		if os.Getenv(pluginrun.RequireDataPlaneEnv) != "" {
+			t.Fatal(cannot)
+		}
+		t.Skip(cannot)
 	}
 	b := sharedImage(t)
 	img := readLayout(t, b.layout)
 	m := readManifest(t)
 	d, c := m.deployment, m.container()
 	pod := d.Spec.Template.Spec
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
+	set, err := localcluster.Start(ctx, localcluster.Options{Clusters: 3, Log: testLog{t}})
+	if err != nil {
+		t.Fatalf("starting local clusters: %v", err)
+	}
+	defer set.Stop()
 
 	// What the manifest creates besides the Deployment (namespace,
 	// service account, RBAC), in every cluster: the home cluster is the
@@ -189,6 +206,14 @@ func TestImageRunsAsDeployment(t *testing.T) {
 	if strings.Contains(string(out), "read-only file system") {
 		t.Errorf("the plugin tried to write to its read-only root:\n%s", out)
 	}
+}
+
+// testLog sends the local clusters' steps to the test log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // boolOr is *p, or def when the manifest leaves the field out.
