@@ -64,12 +64,13 @@ dist:
 		-manifest $(CURDIR)/deploy/in-cluster/kubectl-mcs.yaml -manifest-out $(abspath $(DIST_DIR))/kubectl-mcs-in-cluster.yaml && \
 	cd $(abspath $(DIST_DIR)) && sha256sum kubectl-mcs-image_$(VERSION)_* kubectl-mcs-in-cluster.yaml >>sha256sums.txt
 
-# The in-cluster image (docs/image.md) for linux/amd64 and linux/arm64, as
-# an OCI layout (bin/image/oci), a docker load tarball per platform and the
-# index digest. The builder is a module of its own (go-containerregistry
-# stays out of go.mod).
-IMAGE_DIR   ?= $(BIN)/image
-IMAGE_BUILD  = cd hack/image && $(GO) run . -root $(CURDIR) -version $(VERSION) -commit $(COMMIT)
+# The in-cluster image (docs/image.md) for linux/amd64 and linux/arm64
+# (IMAGE_PLATFORMS=linux/amd64 for one), as an OCI layout (bin/image/oci),
+# a docker load tarball per platform and the index digest. The builder is a
+# module of its own: go-containerregistry stays out of go.mod.
+IMAGE_DIR       ?= $(BIN)/image
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+IMAGE_BUILD      = cd hack/image && $(GO) run . -root $(CURDIR) -version $(VERSION) -commit $(COMMIT) -platforms $(IMAGE_PLATFORMS)
 .PHONY: image
 image:
 	$(IMAGE_BUILD) -layout $(abspath $(IMAGE_DIR))/oci -tarball '$(abspath $(IMAGE_DIR))/kubectl-mcs-image_{os}_{arch}.tar' -digest-file $(abspath $(IMAGE_DIR))/digest
