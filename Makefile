@@ -56,9 +56,27 @@ soak: tools build
 test: fmt-check mod-check vet tools build
 	$(GO) test -count=1 -timeout 40m ./...
 
-# Release archives for every platform, with the sha256 list.
+# Release archives for every platform, with the sha256 list; beside them the
+# in-cluster image (docker load tarballs per platform, the OCI layout as one
+# tar) and the Deployment manifest naming it by digest (docs/image.md).
 dist:
-	hack/dist.sh $(DIST_DIR) $(VERSION) $(COMMIT)
+	hack/dist.sh $(DIST_DIR) $(VERSION) $(COMMIT) && \
+	$(IMAGE_BUILD) -layout $(abspath $(IMAGE_DIR))/oci \
+		-tarball '$(abspath $(DIST_DIR))/kubectl-mcs-image_$(VERSION)_{os}_{arch}.tar' \
+		-oci-archive $(abspath $(DIST_DIR))/kubectl-mcs-image_$(VERSION)_oci.tar \
+		-manifest $(CURDIR)/deploy/in-cluster/kubectl-mcs.yaml -manifest-out $(abspath $(DIST_DIR))/kubectl-mcs-in-cluster.yaml && \
+	cd $(abspath $(DIST_DIR)) && sha256sum kubectl-mcs-image_$(VERSION)_* kubectl-mcs-in-cluster.yaml >>sha256sums.txt
+
+# The in-cluster image (docs/image.md) for linux/amd64 and linux/arm64
+# (IMAGE_PLATFORMS=linux/amd64 for one), as an OCI layout (bin/image/oci),
+# a docker load tarball per platform and the index digest. The builder is a
+# module of its own: go-containerregistry stays out of go.mod.
+IMAGE_DIR       ?= $(BIN)/image
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+IMAGE_BUILD      = cd hack/image && $(GO) run . -root $(CURDIR) -version $(VERSION) -commit $(COMMIT) -platforms $(IMAGE_PLATFORMS)
+.PHONY: image
+image:
+	$(IMAGE_BUILD) -layout $(abspath $(IMAGE_DIR))/oci -tarball '$(abspath $(IMAGE_DIR))/kubectl-mcs-image_{os}_{arch}.tar' -digest-file $(abspath $(IMAGE_DIR))/digest
 
 # krew-manifest/mcs.yaml from the archives of `make dist` (same VERSION),
 # checked by krew's own validator.
