@@ -63,7 +63,8 @@ func NewCmdResolve(loader *clusterset.Loader, streams genericiooptions.IOStreams
 		Example: templates.Examples(`
 			kubectl mcs resolve mysql-0 -n provider-ns --context cluster2
 			kubectl mcs resolve mysql-0.cluster1.mysql.provider-ns.svc.clusterset.local --context cluster2
-			kubectl mcs resolve mysql -n provider-ns --context cluster2 --dns-server 10.96.0.10:53 -o yaml`),
+			kubectl mcs resolve mysql -n provider-ns --context cluster2 -o yaml
+			kubectl mcs resolve mysql -n provider-ns --context cluster2 -o jsonpath='{.names[*].answer}'`),
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Target = args[0]

@@ -52,7 +52,9 @@ func NewCmdStatus(loader *clusterset.Loader, streams genericiooptions.IOStreams)
 		Example: templates.Examples(`
 			kubectl mcs status -A --clusters cluster1,cluster2
 			kubectl mcs status mysql -n provider-ns -o wide
-			KUBECTL_MCS_CLUSTERS=cluster1,cluster2 kubectl mcs status -A -o yaml`),
+			KUBECTL_MCS_CLUSTERS=cluster1,cluster2 kubectl mcs status -A -o yaml
+			kubectl mcs status -A --clusters cluster1,cluster2 -o jsonpath='{range .services[*]}{.namespace}/{.service}{"\n"}{end}'
+			kubectl mcs status -n provider-ns --clusters cluster1,cluster2 -o name`),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Services = args
 			o.clustersGiven = cmd.Flags().Changed("clusters")
