@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -161,6 +163,7 @@ func TestHelpExamplesRun(t *testing.T) {
 			t.Fatalf("setting up: kubectl mcs %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
+	t.Run("OutputAsKubectlGet", func(t *testing.T) { compareWithKubectl(ctx, t, plugin, env) })
 	var last []helpExample
 	for _, ex := range examples {
 		if ex.verb == "kubectl mcs unexport" {
@@ -171,6 +174,40 @@ func TestHelpExamplesRun(t *testing.T) {
 	}
 	for _, ex := range last {
 		runExample(ctx, t, plugin, env, ex)
+	}
+}
+
+// compareWithKubectl holds status's -o name and -o jsonpath to what the
+// real kubectl prints for the objects the rows are about (make tools
+// builds kubectl; without it the comparison is skipped).
+func compareWithKubectl(ctx context.Context, t *testing.T, plugin string, env []string) {
+	kubectl := filepath.Join(toolsDir(t), "kubectl")
+	if _, err := os.Stat(kubectl); err != nil {
+		t.Skipf("no kubectl in %s (make tools builds it): %v", toolsDir(t), err)
+	}
+	for _, tc := range []struct {
+		mcs, kubectl []string
+	}{
+		// A row of status names the ServiceExport, as kubectl get -o name does.
+		{[]string{"status", "-n", "provider-ns", "--clusters", "cluster1,cluster2", "-o", "name"},
+			[]string{"get", "serviceexports.multicluster.x-k8s.io", "-n", "provider-ns", "--context", "cluster1", "-o", "name"}},
+		// jsonpath: space-separated values, no newline, as kubectl prints them.
+		{[]string{"status", "-n", "provider-ns", "--clusters", "cluster1,cluster2", "-o", "jsonpath={.services[*].service}"},
+			[]string{"get", "serviceexports.multicluster.x-k8s.io", "-n", "provider-ns", "--context", "cluster1", "-o", "jsonpath={.items[*].metadata.name}"}},
+		{[]string{"status", "-n", "provider-ns", "--clusters", "cluster1,cluster2", "-o", `jsonpath={range .services[*]}{.service}{"\n"}{end}`},
+			[]string{"get", "serviceimports.multicluster.x-k8s.io", "-n", "provider-ns", "--context", "cluster2", "-o", `jsonpath={range .items[*]}{.metadata.name}{"\n"}{end}`}},
+	} {
+		got, err := stdout(ctx, env, plugin, tc.mcs...)
+		if err != nil {
+			t.Fatalf("kubectl mcs %s: %v", strings.Join(tc.mcs, " "), err)
+		}
+		want, err := stdout(ctx, env, kubectl, tc.kubectl...)
+		if err != nil {
+			t.Fatalf("kubectl %s: %v", strings.Join(tc.kubectl, " "), err)
+		}
+		if got != want || want == "" {
+			t.Errorf("kubectl mcs %s printed %q; kubectl %s printed %q", strings.Join(tc.mcs, " "), got, strings.Join(tc.kubectl, " "), want)
+		}
 	}
 }
 
@@ -219,6 +256,20 @@ func runPlugin(ctx context.Context, plugin string, env, args []string) (string, 
 		err = errors.New(exit.String())
 	}
 	return string(out), err
+}
+
+// stdout runs a program and returns what it printed on stdout; an error
+// carries its stderr.
+func stdout(ctx context.Context, env []string, program string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, program, args...)
+	cmd.Env = env
+	var errOut strings.Builder
+	cmd.Stderr = &errOut
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%w: %s", err, errOut.String())
+	}
+	return string(out), nil
 }
 
 func containsWord(words []string, w string) bool {
