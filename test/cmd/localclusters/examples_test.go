@@ -215,9 +215,12 @@ func runExample(ctx context.Context, t *testing.T, plugin string, env []string, 
 	t.Helper()
 	env = append(env, ex.env...)
 	if !containsWord(ex.args, "--watch") {
-		if out, err := runPlugin(ctx, plugin, env, ex.args); err != nil {
+		out, err := runPlugin(ctx, plugin, env, ex.args)
+		if err != nil {
 			t.Errorf("%s: example %q: %v\n%s", ex.verb, ex.line, err, out)
+			return
 		}
+		t.Logf("ran %q: %d lines of output", ex.line, strings.Count(out, "\n"))
 		return
 	}
 	cmd := exec.CommandContext(ctx, plugin, ex.args...)
@@ -240,7 +243,9 @@ func runExample(ctx context.Context, t *testing.T, plugin string, env []string, 
 	case err := <-done:
 		if err != nil {
 			t.Errorf("%s: example %q did not stop cleanly on SIGINT: %v\n%s", ex.verb, ex.line, err, out.String())
+			return
 		}
+		t.Logf("ran %q for 5s, stopped by SIGINT", ex.line)
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
 		t.Errorf("%s: example %q did not stop within 30s of SIGINT\n%s", ex.verb, ex.line, out.String())
