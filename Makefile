@@ -2,8 +2,9 @@
 # `make test` runs every test. Both build what they need first.
 GO       ?= go
 BIN      := $(CURDIR)/bin
-# Real servers for the local clusters, and kubectl and krew for the
-# distribution tests, built from the Go module proxy.
+# Real servers for the local clusters, and kubectl, krew and k9s for the
+# distribution tests, built from the Go module proxy (`make tools` builds
+# every group, `make demo-tools` only what the demo runs).
 TOOLS_DIR ?= $(CURDIR)/.cache/bin
 export MCS_TOOLS_DIR := $(TOOLS_DIR)
 # The e2e fault tests run the real binary (SIGKILL at random points).
@@ -24,7 +25,7 @@ DEMO_DIR ?= $(CURDIR)/.cache/demo
 # Release archives (make dist) and the krew manifest rendered from them.
 DIST_DIR ?= $(CURDIR)/dist
 
-.PHONY: build tools test unit e2e soak vet fmt-check mod-check demo demo-up demo-down demo-clean clean dist krew-manifest startup-time
+.PHONY: build tools demo-tools test unit e2e soak vet fmt-check mod-check demo demo-up demo-down demo-clean clean dist krew-manifest startup-time
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-mcs ./cmd/kubectl-mcs
@@ -32,11 +33,16 @@ build:
 tools:
 	test/tools/build.sh $(TOOLS_DIR)
 
+# What the demo runs: the servers and CoreDNS, and kube-proxy for its data
+# plane. The demo runs the plugin itself, never kubectl, krew or k9s.
+demo-tools:
+	test/tools/build.sh $(TOOLS_DIR) servers proxy
+
 vet:
 	$(GO) vet ./...
 
 fmt-check:
-	@out=$$(gofmt -l cmd pkg test hack); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd pkg test hack docs); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # go.mod and go.sum say exactly what the code imports.
 mod-check:
@@ -88,10 +94,10 @@ krew-manifest: tools
 startup-time: tools build
 	hack/startup-time.sh $(BIN)/kubectl-mcs $(TOOLS_DIR)/kubectl 20
 
-demo: tools build
+demo: demo-tools build
 	$(GO) run ./test/cmd/localclusters demo --plugin $(BIN)/kubectl-mcs
 
-demo-up: tools build
+demo-up: demo-tools build
 	$(GO) run ./test/cmd/localclusters up --dir $(DEMO_DIR) --plugin $(BIN)/kubectl-mcs
 
 demo-down:
@@ -105,9 +111,10 @@ demo-clean:
 clean: demo-clean
 	rm -rf $(BIN) $(DIST_DIR)
 
-# Benchmarks of issue 7 on real local clusters (round trips, scale, fan-out,
-# start-up, library, propagation): prints the table and rewrites the README
-# section between <!-- bench:start --> and <!-- bench:end -->.
+# Benchmarks on real local clusters (round trips, scale, fan-out, start-up,
+# library, propagation, continuous mode): prints the tables and rewrites the
+# section of docs/performance.md between <!-- bench:start --> and
+# <!-- bench:end -->.
 .PHONY: bench
 bench: tools build
 	MCS_BENCH=1 $(GO) test -count=1 -timeout 30m -run 'TestBench$$' -v ./test/bench/

@@ -23,8 +23,8 @@ var importExample = templates.Examples(`
 	# Make the exported Service mysql of cluster1 reachable in cluster2
 	kubectl mcs import mysql -n provider-ns --from cluster1 --context cluster2
 
-	# Sync every export of two clusters, in all namespaces, into cluster3
-	kubectl mcs import -A --from cluster1,cluster2 --context cluster3
+	# Sync every export of both clusters, in all namespaces, into cluster2
+	kubectl mcs import -A --from cluster1,cluster2 --context cluster2
 
 	# Print what would be applied in the consumer, without applying it
 	kubectl mcs import mysql -n provider-ns --from cluster1 --dry-run=client -o yaml`)

@@ -34,8 +34,8 @@ type ResolveOptions struct {
 	Clusters      string
 	AllNamespaces bool
 	DNSServer     string
-	Output        string
 
+	output        *reportOutput
 	clustersGiven bool
 	getenv        func(string) string
 }
@@ -64,7 +64,8 @@ func NewCmdResolve(loader *clusterset.Loader, streams genericiooptions.IOStreams
 		Example: templates.Examples(`
 			kubectl mcs resolve mysql-0 -n provider-ns --context cluster2
 			kubectl mcs resolve mysql-0.cluster1.mysql.provider-ns.svc.clusterset.local --context cluster2
-			kubectl mcs resolve mysql -n provider-ns --context cluster2 --dns-server 10.96.0.10:53 -o yaml`),
+			kubectl mcs resolve mysql -n provider-ns --context cluster2 -o yaml
+			kubectl mcs resolve mysql -n provider-ns --context cluster2 -o jsonpath='{.names[*].answer}'`),
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Target = args[0]
@@ -78,13 +79,14 @@ func NewCmdResolve(loader *clusterset.Loader, streams genericiooptions.IOStreams
 	cmd.Flags().StringVar(&o.Clusters, "clusters", "", "Kubeconfig contexts of the clusterset, to explain missing answers (default $"+ClustersEnv+", else all contexts).")
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Look in every namespace.")
 	cmd.Flags().StringVar(&o.DNSServer, "dns-server", "", "Also query this DNS server (HOST:PORT) and mark every disagreement.")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml.")
+	// A row is a DNS name and an answer, not an object: no -o name.
+	o.output = newReportOutput(cmd, nil, false, "{.names[*].answer}")
 	return cmd
 }
 
 // Validate checks the flags.
 func (o *ResolveOptions) Validate() error {
-	if err := validateOutput("resolve", o.Output, "json", "yaml"); err != nil {
+	if err := o.output.validate("resolve"); err != nil {
 		return err
 	}
 	if o.DNSServer != "" {
@@ -187,8 +189,8 @@ func (o *ResolveOptions) Run(ctx context.Context) error {
 	if o.DNSServer != "" {
 		compareLive(ctx, o.DNSServer, report.Names)
 	}
-	if o.Output != "" {
-		if err := printers.Structured(o.Out, o.Output, report); err != nil {
+	if o.output.format() != "" {
+		if err := o.output.printReport(o.Out, report); err != nil {
 			return err
 		}
 	} else if err := printResolveReport(o.Out, report, o.DNSServer != ""); err != nil {

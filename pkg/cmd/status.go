@@ -15,7 +15,6 @@ import (
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
-	"github.com/kubectl-mcs/kubectl-mcs/pkg/printers"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
 )
@@ -28,8 +27,8 @@ type StatusOptions struct {
 	Services      []string
 	Clusters      string
 	AllNamespaces bool
-	Output        string
 
+	output        *reportOutput
 	clustersGiven bool
 	now           func() time.Time
 	getenv        func(string) string
@@ -53,7 +52,9 @@ func NewCmdStatus(loader *clusterset.Loader, streams genericiooptions.IOStreams)
 		Example: templates.Examples(`
 			kubectl mcs status -A --clusters cluster1,cluster2
 			kubectl mcs status mysql -n provider-ns -o wide
-			KUBECTL_MCS_CLUSTERS=cluster1,cluster2 kubectl mcs status -A -o yaml`),
+			KUBECTL_MCS_CLUSTERS=cluster1,cluster2 kubectl mcs status -A -o yaml
+			kubectl mcs status -A --clusters cluster1,cluster2 -o jsonpath='{range .services[*]}{.namespace}/{.service}{"\n"}{end}'
+			kubectl mcs status -n provider-ns --clusters cluster1,cluster2 -o name`),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Services = args
 			o.clustersGiven = cmd.Flags().Changed("clusters")
@@ -65,7 +66,10 @@ func NewCmdStatus(loader *clusterset.Loader, streams genericiooptions.IOStreams)
 	}
 	cmd.Flags().StringVar(&o.Clusters, "clusters", "", "Kubeconfig contexts of the clusterset, comma separated (default $"+ClustersEnv+", else all contexts).")
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Show services of every namespace.")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: wide, json, yaml, or a picture of the clusterset: dot (Graphviz: -o dot | dot -Tsvg) or mermaid.")
+	// dot (-o dot | dot -Tsvg) and mermaid draw the clusterset; -o name
+	// prints the ServiceExport (or, for an import alone, ServiceImport) a
+	// row is about.
+	o.output = newReportOutput(cmd, []string{"wide", "dot", "mermaid"}, true, "{.services[*].service}")
 	return cmd
 }
 
@@ -74,7 +78,7 @@ func (o *StatusOptions) Validate() error {
 	if err := validateServiceNames(o.Services); err != nil {
 		return err
 	}
-	if err := validateOutput("status", o.Output, "wide", "json", "yaml", "dot", "mermaid"); err != nil {
+	if err := o.output.validate("status"); err != nil {
 		return err
 	}
 	return checkNamespaceScope(o.Loader, o.AllNamespaces)
@@ -116,23 +120,28 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 			failed = append(failed, cr.Context)
 		}
 	}
-	switch {
-	case o.Output == "dot":
+	switch format := o.output.format(); {
+	case format == "dot":
 		if err := printStatusDot(o.Out, report); err != nil {
 			return err
 		}
-	case o.Output == "mermaid":
+	case format == "mermaid":
 		if err := printStatusMermaid(o.Out, report); err != nil {
 			return err
 		}
-	case o.Output == "json" || o.Output == "yaml":
-		if err := printers.Structured(o.Out, o.Output, report); err != nil {
+	case format == "name":
+		if err := o.output.printNames(o.Out, statusObjects(report)); err != nil {
+			return err
+		}
+	case format != "" && format != "wide":
+		// json, yaml, jsonpath, go-template: the report as one document.
+		if err := o.output.printReport(o.Out, report); err != nil {
 			return err
 		}
 	case len(failed) == len(report.Clusters):
 		// Nothing could be read: the errors below say it all.
 	default:
-		if err := printStatusTable(o.Out, report, o.Output == "wide", scope, o.now()); err != nil {
+		if err := printStatusTable(o.Out, report, format == "wide", scope, o.now()); err != nil {
 			return err
 		}
 	}

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/duration"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/printers"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
@@ -74,4 +76,25 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// statusObjects are the objects the rows of status name, for -o name: a
+// row's ServiceExport where a cluster exports the service, else (an import
+// whose exports are gone) its ServiceImport. Only the kind's group, the
+// name and the namespace are set: -o name prints kind.group/name.
+func statusObjects(report StatusReport) []*unstructured.Unstructured {
+	var objs []*unstructured.Unstructured
+	for _, s := range report.Services {
+		kind := mcsv1beta1.ServiceExportKindName
+		if len(s.ExportedBy) == 0 {
+			kind = mcsv1beta1.ServiceImportKindName
+		}
+		o := &unstructured.Unstructured{}
+		o.SetAPIVersion(mcsv1beta1.GroupVersion.String())
+		o.SetKind(kind)
+		o.SetNamespace(s.Namespace)
+		o.SetName(s.Service)
+		objs = append(objs, o)
+	}
+	return objs
 }

@@ -55,8 +55,8 @@ func NewCmdSync(loader *clusterset.Loader, streams genericiooptions.IOStreams) *
 			rate-limited work queue per service) until interrupted. An unreachable cluster's
 			endpoints are kept for --stale-ttl, then removed; each decision is logged on stderr.`),
 		Example: templates.Examples(`
-			kubectl mcs sync -A --clusters cluster1,cluster2,cluster3
-			kubectl mcs sync -A --clusters cluster1,cluster2,cluster3 --watch --stale-ttl 2m`),
+			kubectl mcs sync -A --clusters cluster1,cluster2
+			kubectl mcs sync -A --clusters cluster1,cluster2 --watch --stale-ttl 2m`),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {
 				return err

@@ -208,7 +208,7 @@ func TestQueueMetrics(t *testing.T) {
 }
 
 // TestHelpNamesEveryMetric: every kubectl_mcs metric has its HELP, since
-// the README's table is made from them.
+// the table of docs/observability.md is made from them.
 func TestHelpNamesEveryMetric(t *testing.T) {
 	m := New(func() State {
 		ready := []metav1.Condition{cond("Ready", "True", "Ready")}

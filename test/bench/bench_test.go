@@ -22,7 +22,7 @@ import (
 	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
 )
 
-// report collects the README section, in sections numbered as issue 7's
+// report collects the section of docs/performance.md, in sections numbered as
 // benchmarks (run in another order: fan-out first, on equal clusters).
 type report struct {
 	head     strings.Builder
@@ -63,8 +63,8 @@ func verdict(ok bool) string {
 	return "**missed**"
 }
 
-// TestBench runs every benchmark of issue 7 (MCS_BENCH=1, `make bench`),
-// prints the table and rewrites the README section between the markers.
+// TestBench runs every benchmark (MCS_BENCH=1, `make bench`),
+// prints the table and rewrites the section of docs/performance.md between the markers.
 func TestBench(t *testing.T) {
 	if !benchMode() {
 		t.Skip("set MCS_BENCH=1 (make bench) to run the benchmarks")
@@ -78,7 +78,7 @@ func TestBench(t *testing.T) {
 	r.p("Measured by `make bench` (`test/bench`) on %s, `nproc` = %d, on local clusters (etcd, kube-apiserver,", time.Now().UTC().Format("2006-01-02"), nproc)
 	r.p("kube-controller-manager, CoreDNS on loopback, all sharing the same cores as the plugin).")
 	r.p("")
-	only := os.Getenv("MCS_BENCH_ONLY") // e.g. "fanout,scale": a partial run, README untouched
+	only := os.Getenv("MCS_BENCH_ONLY") // e.g. "fanout,scale": a partial run, docs/performance.md untouched
 	for _, b := range []struct {
 		name string
 		run  func()
@@ -100,7 +100,7 @@ func TestBench(t *testing.T) {
 	if only != "" {
 		return
 	}
-	if err := writeReadme(r.String()); err != nil {
+	if err := writePerformancePage(r.String()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -110,7 +110,7 @@ func benchRoundTrips(t *testing.T, set *localcluster.Set, r *report) {
 	const services, endpoints = 20, 10
 	m := measureRoundTrips(t, "bench-rt", services, endpoints)
 	src, cons := m.importFirst, m.importAgain
-	// Floors (issue 7): per source exports, services, slices; per consumer
+	// Floors: per source exports, services, slices; per consumer
 	// imports, derived services, mirrored slices; one write per object that
 	// changes (consumer: namespace + per service ServiceImport, derived
 	// Service, one slice per source; sources: one export status each).
@@ -498,14 +498,14 @@ const (
 	endMarker   = "<!-- bench:end -->"
 )
 
-// writeReadme replaces what lies between the bench markers of README.md
-// (appending a "Performance" section with them if they are missing).
-func writeReadme(body string) error {
+// writePerformancePage replaces what lies between the bench markers of
+// docs/performance.md (appending them if they are missing).
+func writePerformancePage(body string) error {
 	wd, err := os.Getwd()
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(filepath.Dir(filepath.Dir(wd)), "README.md")
+	path := filepath.Join(filepath.Dir(filepath.Dir(wd)), "docs", "performance.md")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -513,7 +513,7 @@ func writeReadme(body string) error {
 	s := string(b)
 	i, j := strings.Index(s, startMarker), strings.Index(s, endMarker)
 	if i < 0 || j < i {
-		s = strings.TrimRight(s, "\n") + "\n\n## Performance\n\n" + startMarker + "\n" + endMarker + "\n"
+		s = strings.TrimRight(s, "\n") + "\n\n" + startMarker + "\n" + endMarker + "\n"
 		i, j = strings.Index(s, startMarker), strings.Index(s, endMarker)
 	}
 	s = s[:i+len(startMarker)] + "\n" + body + s[j:]

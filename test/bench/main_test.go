@@ -1,4 +1,4 @@
-// Package bench measures kubectl mcs on real local clusters (issue 7).
+// Package bench measures kubectl mcs on real local clusters.
 //
 // Without $MCS_BENCH, `go test ./test/bench` (part of `make test`) runs only
 // TestRoundTrips (small imports whose request counts per cluster are
@@ -7,7 +7,7 @@
 // churn, whose write counts are asserted): counts, never times. With
 // MCS_BENCH=1 (`make bench`), TestBench runs every benchmark (round trips,
 // scale, fan-out, start-up, library, propagation, watch at scale), prints
-// the table and rewrites the README section between the bench markers.
+// the table and rewrites the section of docs/performance.md between the bench markers.
 package bench
 
 import (

@@ -42,7 +42,7 @@ func (r rtResult) String() string {
 		r.services, r.endpoints, r.exportFirst, r.exportAgain, r.importFirst, r.importAgain, r.status)
 }
 
-// The documented request counts of today (README "Performance"), with
+// The documented request counts of today (docs/performance.md), with
 // discovery cached on disk. Per cluster:
 //
 //	import, source:   GET clusterproperties, serviceexports, services,

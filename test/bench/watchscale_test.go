@@ -634,7 +634,7 @@ func TestWatchScale(t *testing.T) {
 	}
 }
 
-// benchWatchScale is section 7 of `make bench`: the issue's size.
+// benchWatchScale is section 7 of `make bench`: a fleet's size.
 func benchWatchScale(t *testing.T, set *localcluster.Set, rep *report) {
 	rep.section(7)
 	r := measureWatchScale(t, set, watchScaleConfig{ns: "bench-watch", services: 250, endpoints: 50, rate: 20, churn: 60 * time.Second})
@@ -645,7 +645,7 @@ func benchWatchScale(t *testing.T, set *localcluster.Set, rep *report) {
 func writeWatchScale(rep *report, r watchScaleResult) {
 	c := r.cfg
 	perChange := r.churnWrites / float64(max(r.changes, 1))
-	rep.p("### 7. Continuous mode at fleet scale (issue 15)")
+	rep.p("### 7. Continuous mode at fleet scale")
 	rep.p("")
 	rep.p("Three clusters each export %d services (every other one headless) with 2 EndpointSlices of %d endpoints: %d source slices, %d endpoints. One `kubectl-mcs sync -n %s --clusters cluster1,cluster2,cluster3 --watch --metrics-addr …` keeps every cluster importing every service: %d derived slices (one per source and service: 2 × %d endpoints fit in one), %d endpoints mirrored.",
 		c.services, c.endpoints, r.sourceSlices, r.sourceSlices*c.endpoints, c.ns, r.derivedSlices, c.endpoints, r.derivedSlices*2*c.endpoints)
@@ -654,9 +654,9 @@ func writeWatchScale(rep *report, r watchScaleResult) {
 	rep.p("|---|---|---|---|---|")
 	rep.p("| cold start: process start → every import in step | %s | – | ≤ 30 s | %s |", secs(r.coldReady), verdict(r.coldReady <= 30*time.Second))
 	rep.p("| cold start: write requests | %.0f (each object once: %d) | – | each object once | %s |", r.coldWrites, r.floorCold, verdict(r.coldWrites == float64(r.floorCold)))
-	rep.p("| restart (SIGKILL, start again, nothing changed): time to ready | %s | up to 10 min of stalled syncing after an agent restart (lighthouse#1706) | ≤ 15 s | %s |", secs(r.restartRdy), verdict(r.restartRdy <= 15*time.Second))
+	rep.p("| restart (SIGKILL, start again, nothing changed): time to ready | %s | up to 10 min of stalled syncing after an agent restart ([a Lighthouse issue](https://github.com/submariner-io/lighthouse/issues/1706)) | ≤ 15 s | %s |", secs(r.restartRdy), verdict(r.restartRdy <= 15*time.Second))
 	rep.p("| restart: write requests | %.0f | – | 0 | %s |", r.restartW, verdict(r.restartW == 0))
-	rep.p("| churn, %d endpoint changes/s for %s: source change → last consumer's slice (p50 / p99 / max) | %s / %s / %s | 5–10 min from a change to its import (lighthouse#1623) | p99 ≤ 200 ms, max ≤ 1 s | %s |",
+	rep.p("| churn, %d endpoint changes/s for %s: source change → last consumer's slice (p50 / p99 / max) | %s / %s / %s | 5–10 min from a change to its import ([a Lighthouse issue](https://github.com/submariner-io/lighthouse/issues/1623)) | p99 ≤ 200 ms, max ≤ 1 s | %s |",
 		c.rate, c.churn, ms(r.p50), ms(r.p99), ms(r.pmax), verdict(r.p99 <= 200*time.Millisecond && r.pmax <= time.Second && r.lost == 0))
 	rep.p("| churn: write requests per change | %.2f (%d consumers) | – | 1 per consumer | %s |", perChange, len(watchClusters), verdict(perChange == float64(len(watchClusters))))
 	rep.p("| churn: work queue depth (sampled every 250 ms) | max %.0f, mean %.2f | – | – | |", r.depthMax, r.depthMean)
@@ -686,7 +686,7 @@ func writeWatchScale(rep *report, r watchScaleResult) {
 	}
 	rep.p("- memory: the informer caches hold every source slice and every derived slice of the three clusters (%d endpoints in all) as decoded objects, managedFields dropped; %s.", r.sourceSlices*c.endpoints+r.derivedSlices*2*c.endpoints, headroom)
 	rep.p("")
-	rep.p("How the figures came about (issue 15, 2026-11-30, `MCS_BENCH_ONLY=watchscale`, one run each, same workload):")
+	rep.p("How the figures came about (2026-11-30, `MCS_BENCH_ONLY=watchscale`, one run each, same workload):")
 	rep.p("")
 	rep.p("| step | cold start | restart | churn p50 / p99 / max | writes per change | queue depth max / mean | peak RSS | CPU per change (watch; servers) |")
 	rep.p("|---|---|---|---|---|---|---|---|")

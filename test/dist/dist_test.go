@@ -254,7 +254,7 @@ contexts:
 users: []
 `
 
-// checkKubectlCompletion follows the README: copy the shipped
+// checkKubectlCompletion follows docs/completion.md: copy the shipped
 // kubectl_complete-mcs onto PATH next to the plugin, and kubectl's own
 // completion (`kubectl __complete`, what its shell scripts call) completes
 // the plugin's verbs and flag values.

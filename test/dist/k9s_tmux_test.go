@@ -134,7 +134,7 @@ const communityPlugin = "watch-events.yaml"
 
 // k9sEnvironment is the environment k9s and its plugins run in: kubectl
 // and kubectl-mcs first on PATH, k9s's configuration, data, state and cache
-// in temporary folders (plugins.yaml where the README says to copy it), and
+// in temporary folders (plugins.yaml where docs/k9s.md says to copy it), and
 // the clusters' kubeconfig.
 func k9sEnvironment(t *testing.T, kubeconfig, kubectl, plugin string) []string {
 	t.Helper()

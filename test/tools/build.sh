@@ -1,21 +1,33 @@
 #!/usr/bin/env bash
-# Builds the real programs the tests run, from the Go module proxy, into $1
+# Builds the real programs the tests run, from the Go module proxy, into DIR
 # (default .cache/bin):
+#
+#   test/tools/build.sh [DIR [GROUP...]]
+#
+# GROUPs (all of them when none is named):
 #   servers: etcd, kube-apiserver, kube-controller-manager, CoreDNS (the
 #            local test clusters);
 #   proxy:   kube-proxy (the data plane of the local clusters: it programs
 #            Services, derived ones included, into each node's iptables);
 #   clients: kubectl, krew and krew's validate-krew-manifest (the plugin's
-#            distribution tests);
+#            distribution tests, the benchmarks' kubectl baseline);
 #   k9s:     k9s (the test that runs plugins.yaml in a real k9s, in tmux).
+# `make demo` builds "servers proxy" only: the demo runs nothing else.
+#
 # Each group is rebuilt only when its pinned versions or build inputs change:
 # a fingerprint of them is kept beside the binaries, one per group, so that
-# bumping krew or k9s never relinks kube-apiserver.
+# bumping krew or k9s never relinks kube-apiserver. The binaries of every
+# group that needs building are then built with one `go build` per Go module,
+# so that kube-apiserver, kube-controller-manager, kube-proxy and kubectl
+# compile the Kubernetes packages they share once, in one build graph.
 set -euo pipefail
 cd "$(dirname "$0")"
 out=${1:-../../.cache/bin}
+[[ $# -gt 0 ]] && shift
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+
+all_groups=(servers proxy clients k9s)
 
 k8s_version=$(awk '$1=="k8s.io/kubernetes" {print $2; exit}' go.mod)
 krew_version=$(awk '{for (i = 1; i < NF; i++) if ($i == "sigs.k8s.io/krew") {print $(i + 1); exit}}' krew/go.mod)
@@ -28,90 +40,133 @@ stamp() {
 	local pkg=$1
 	echo "-X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 }
-k8s_ldflags="-s -w $(stamp k8s.io/component-base/version) $(stamp k8s.io/client-go/pkg/version)"
-# k9s shows its version in its header and `k9s version`.
-k9s_ldflags="-s -w -X github.com/derailed/k9s/cmd.version=$k9s_version"
 
-# One function per group builds its binaries.
-build_servers() {
-	echo "tools: building etcd, kube-apiserver, kube-controller-manager $k8s_version into $out"
-	go build -trimpath -ldflags "$k8s_ldflags" -o "$out/" ./cmd/etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
-	echo "tools: building coredns"
-	(cd coredns && go build -trimpath -ldflags "-s -w" -o "$out/coredns" .)
-}
-
-build_proxy() {
-	echo "tools: building kube-proxy $k8s_version into $out"
-	go build -trimpath -ldflags "$k8s_ldflags" -o "$out/" k8s.io/kubernetes/cmd/kube-proxy
-}
-
-build_clients() {
-	echo "tools: building kubectl $k8s_version into $out"
-	go build -trimpath -ldflags "$k8s_ldflags" -o "$out/kubectl" ./cmd/kubectl
+# ldflags MODULE: the link flags of every binary of a module (the folder of
+# its go.mod, relative to test/tools).
+ldflags() {
+	case $1 in
+	.) echo "-s -w $(stamp k8s.io/component-base/version) $(stamp k8s.io/client-go/pkg/version)" ;;
+	# k9s shows its version in its header and `k9s version`.
+	k9s) echo "-s -w -X github.com/derailed/k9s/cmd.version=$k9s_version" ;;
 	# krew reports itself as a development build without its version
 	# stamps, which also keeps it from checking GitHub for upgrades.
-	echo "tools: building krew $krew_version and validate-krew-manifest"
-	(cd krew && go build -trimpath -ldflags "-s -w" -o "$out/" sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/cmd/validate-krew-manifest)
+	*) echo "-s -w" ;;
+	esac
 }
 
-build_k9s() {
-	echo "tools: building k9s $k9s_version into $out"
-	(cd k9s && go build -trimpath -ldflags "$k9s_ldflags" -o "$out/k9s" github.com/derailed/k9s)
+# group_builds GROUP: one MODULE:PACKAGE per binary. `go build -o DIR/`
+# names each binary after its package's last path element (CoreDNS's
+# module ends in /coredns).
+group_builds() {
+	case $1 in
+	servers) echo ".:./cmd/etcd .:k8s.io/kubernetes/cmd/kube-apiserver .:k8s.io/kubernetes/cmd/kube-controller-manager coredns:." ;;
+	proxy) echo ".:k8s.io/kubernetes/cmd/kube-proxy" ;;
+	clients) echo ".:./cmd/kubectl krew:sigs.k8s.io/krew/cmd/krew krew:sigs.k8s.io/krew/cmd/validate-krew-manifest" ;;
+	k9s) echo "k9s:github.com/derailed/k9s" ;;
+	*) return 1 ;;
+	esac
 }
 
-# fingerprint GROUP LDFLAGS FILE...: what a group's binaries were built
-# from: the Go version, the group's build function, its link flags and its
-# input files. Editing one group's build never rebuilds another group.
+# group_binaries GROUP: what the group puts into DIR.
+group_binaries() {
+	case $1 in
+	servers) echo "etcd kube-apiserver kube-controller-manager coredns" ;;
+	proxy) echo "kube-proxy" ;;
+	clients) echo "kubectl krew validate-krew-manifest" ;;
+	k9s) echo "k9s" ;;
+	esac
+}
+
+# group_inputs GROUP: the files that pin what the group builds.
+group_inputs() {
+	case $1 in
+	servers) echo "go.mod go.sum cmd/etcd/main.go coredns/go.mod coredns/go.sum coredns/main.go" ;;
+	proxy) echo "go.mod go.sum" ;;
+	clients) echo "go.mod go.sum cmd/kubectl/main.go krew/go.mod krew/go.sum" ;;
+	k9s) echo "k9s/go.mod k9s/go.sum" ;;
+	esac
+}
+
+group_versions() {
+	case $1 in
+	servers | proxy) echo "kubernetes $k8s_version" ;;
+	clients) echo "kubectl $k8s_version, krew $krew_version" ;;
+	k9s) echo "k9s $k9s_version" ;;
+	esac
+}
+
+# fingerprint GROUP: what a group's binaries were built from: the Go
+# version, its packages, their modules' link flags and its input files.
+# Editing one group's build never rebuilds another group.
 fingerprint() {
-	local group=$1 ldflags=$2
-	shift 2
-	(go version; declare -f "build_$group"; echo "$ldflags"; cat "$@") | sha256sum | cut -c1-16
+	local group=$1 build
+	(
+		go version
+		for build in $(group_builds "$group"); do
+			echo "$build $(ldflags "${build%%:*}")"
+		done
+		# shellcheck disable=SC2046 # one word per file
+		cat $(group_inputs "$group")
+	) | sha256sum | cut -c1-16
 }
 
-# up_to_date GROUP FINGERPRINT BINARY...: whether every binary of the group
-# is there and was built from the same inputs.
+# up_to_date GROUP FINGERPRINT: whether every binary of the group is there
+# and was built from the same inputs.
 up_to_date() {
-	local stampfile="$out/.fingerprint-$1" want=$2
-	shift 2
+	local stampfile="$out/.fingerprint-$1" want=$2 bin
 	[[ -f "$stampfile" && "$(cat "$stampfile")" == "$want" ]] || return 1
-	for bin in "$@"; do
+	for bin in $(group_binaries "$1"); do
 		[[ -x "$out/$bin" ]] || return 1
 	done
 }
 
+groups=("$@")
+[[ ${#groups[@]} -gt 0 ]] || groups=("${all_groups[@]}")
+for group in "${groups[@]}"; do
+	group_builds "$group" >/dev/null || {
+		echo "tools: unknown group $group (the groups are: ${all_groups[*]})" >&2
+		exit 2
+	}
+done
+
 start=$(date +%s)
+stale=()
+for group in "${groups[@]}"; do
+	fp=$(fingerprint "$group")
+	if up_to_date "$group" "$fp"; then
+		echo "tools: $group up to date in $out ($(group_versions "$group"))"
+	else
+		stale+=("$group:$fp")
+	fi
+done
 
-servers_fp=$(fingerprint servers "$k8s_ldflags" go.mod go.sum cmd/etcd/main.go coredns/go.mod coredns/go.sum coredns/main.go)
-if up_to_date servers "$servers_fp" etcd kube-apiserver kube-controller-manager coredns; then
-	echo "tools: servers up to date in $out (kubernetes $k8s_version)"
-else
-	build_servers
-	echo "$servers_fp" >"$out/.fingerprint-servers"
-fi
-
-proxy_fp=$(fingerprint proxy "$k8s_ldflags" go.mod go.sum)
-if up_to_date proxy "$proxy_fp" kube-proxy; then
-	echo "tools: kube-proxy up to date in $out (kubernetes $k8s_version)"
-else
-	build_proxy
-	echo "$proxy_fp" >"$out/.fingerprint-proxy"
-fi
-
-clients_fp=$(fingerprint clients "$k8s_ldflags" go.mod go.sum cmd/kubectl/main.go krew/go.mod krew/go.sum)
-if up_to_date clients "$clients_fp" kubectl krew validate-krew-manifest; then
-	echo "tools: clients up to date in $out (kubectl $k8s_version, krew $krew_version)"
-else
-	build_clients
-	echo "$clients_fp" >"$out/.fingerprint-clients"
-fi
-
-k9s_fp=$(fingerprint k9s "$k9s_ldflags" k9s/go.mod k9s/go.sum)
-if up_to_date k9s "$k9s_fp" k9s; then
-	echo "tools: k9s up to date in $out (k9s $k9s_version)"
-else
-	k9s_start=$(date +%s)
-	build_k9s
-	echo "tools: k9s built in $(($(date +%s) - k9s_start))s"
-	echo "$k9s_fp" >"$out/.fingerprint-k9s"
+if [[ ${#stale[@]} -gt 0 ]]; then
+	# The packages of every stale group, gathered per module.
+	modules=()
+	for entry in "${stale[@]}"; do
+		for build in $(group_builds "${entry%%:*}"); do
+			module=${build%%:*}
+			[[ " ${modules[*]} " == *" $module "* ]] || modules+=("$module")
+		done
+	done
+	for module in "${modules[@]}"; do
+		pkgs=()
+		for entry in "${stale[@]}"; do
+			for build in $(group_builds "${entry%%:*}"); do
+				[[ ${build%%:*} == "$module" ]] && pkgs+=("${build#*:}")
+			done
+		done
+		label=test/tools
+		[[ $module == . ]] || label=test/tools/$module
+		module_start=$(date +%s)
+		echo "tools: building ${pkgs[*]} (module $label) into $out"
+		(cd "$module" && go build -trimpath -ldflags "$(ldflags "$module")" -o "$out/" "${pkgs[@]}")
+		echo "tools: $label built in $(($(date +%s) - module_start))s"
+	done
+	for entry in "${stale[@]}"; do
+		group=${entry%%:*}
+		echo "${entry#*:}" >"$out/.fingerprint-$group"
+		echo "tools: $group built ($(group_versions "$group"))"
+	done
 fi
 echo "tools: done in $(($(date +%s) - start))s"
