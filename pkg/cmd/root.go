@@ -38,13 +38,18 @@ var rootExample = templates.Examples(`
 // NewCmdMCS builds the root `kubectl mcs` command with kubectl's standard
 // connection flags (--kubeconfig, --context, -n, --request-timeout, ...).
 func NewCmdMCS(streams genericiooptions.IOStreams) *cobra.Command {
-	return NewCmdMCSWithLoader(streams, &clusterset.Loader{Flags: genericclioptions.NewConfigFlags(true), Warnings: streams.ErrOut})
+	return NewCmdMCSWithLoader(streams, &clusterset.Loader{Flags: genericclioptions.NewConfigFlags(true)})
 }
 
 // NewCmdMCSWithLoader builds the root command around a given loader, whose
 // Flags become the command's connection flags (tests hook OnConnect).
 func NewCmdMCSWithLoader(streams genericiooptions.IOStreams, loader *clusterset.Loader) *cobra.Command {
 	configFlags := loader.Flags
+	if loader.Warnings == nil {
+		// The clusters' warnings (e.g. an id from the context name although
+		// the ClusterProperty CRD is served) go where errors go.
+		loader.Warnings = streams.ErrOut
+	}
 	cmd := &cobra.Command{
 		Use:     "mcs",
 		Short:   "Export, import, inspect and resolve Multi-Cluster Services",
