@@ -116,7 +116,20 @@ func runDemo(ctx context.Context, plugin string, n int) error {
 		}
 		fmt.Println("# exit code 1: CoreDNS does not serve clusterset.local yet")
 	}
+	clusterset := provider.Name + "," + consumer.Name
+	step("The clusterset's health before the patch: %s's CoreDNS check fails, with its fix", consumer.Name)
+	if err := run("check", "-A", "--clusters", clusterset); err != nil {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			return err
+		}
+		fmt.Println("# exit code 1: a check failed")
+	}
 	if err := run("dns", "--patch", "--vendor-form", "--context", consumer.Name); err != nil {
+		return err
+	}
+	step("The clusterset's health after the patch")
+	if err := run("check", "-A", "--clusters", clusterset); err != nil {
 		return err
 	}
 	patched, err := consumer.Client.CoreV1().ConfigMaps("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
