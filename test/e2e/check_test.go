@@ -171,6 +171,26 @@ func TestCheck(t *testing.T) {
 		if n := text.totalWrites(); n != 0 {
 			t.Errorf("check wrote %d times, want none", n)
 		}
+
+		// A live CoreDNS of cluster2 answers the clusterset name with the
+		// import's ClusterSetIP.
+		coredns, err := c2.StartCoreDNS(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer coredns.Stop()
+		ip := getServiceImport(ctx, t, c2, ns, "web").Spec.IPs
+		r, _ = checkReport(t, kc, append([]string{"--dns-server", coredns.Addr}, two...)...)
+		expectOnlyFailing(t, r)
+		live := false
+		for _, cat := range r.Categories {
+			if cat.Name == health.CategoryLiveDNS {
+				live = len(cat.Checks) == 1 && cat.Checks[0].Name == "web."+ns+".svc.clusterset.local." && len(ip) == 1 && strings.Contains(cat.Checks[0].Message, ip[0])
+			}
+		}
+		if !live {
+			t.Errorf("no live DNS check answering %v for web", ip)
+		}
 	})
 
 	t.Run("v1alpha1-only CRDs", func(t *testing.T) {
