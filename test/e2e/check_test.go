@@ -196,7 +196,6 @@ func TestCheck(t *testing.T) {
 	t.Run("v1alpha1-only CRDs", func(t *testing.T) {
 		three := []string{"--pre", "--clusters", "cluster1,cluster2,cluster3"}
 		r, _ := checkReport(t, kc, three...)
-		// cluster3 has no CoreDNS of its own: a warning, which does not fail.
 		for _, cat := range r.Categories {
 			if cat.Name == health.CategoryCRDs {
 				for _, c := range cat.Checks {
