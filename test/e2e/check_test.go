@@ -216,7 +216,7 @@ func TestCheck(t *testing.T) {
 	})
 
 	t.Run("duplicate ClusterProperty id", func(t *testing.T) {
-		for _, c := range []*localcluster.Cluster{c1, c2} {
+		for _, c := range set.Clusters {
 			if _, err := c.Create(ctx, "", fixtures.MustRead(fixtures.ClusterPropertyCRD)); err != nil {
 				t.Fatal(err)
 			}
