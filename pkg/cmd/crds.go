@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -164,23 +162,11 @@ func (o *CRDsCheckOptions) Run(ctx context.Context) error {
 // servedCRDVersions lists the versions both MCS CRDs serve (from the CRD
 // objects themselves, which also says whether they are installed at all).
 func servedCRDVersions(ctx context.Context, c *clusterset.Cluster) ([]string, error) {
-	var common []string
-	for i, name := range []string{crds.ServiceExportCRDName, crds.ServiceImportCRDName} {
-		obj, err := c.Dynamic.Resource(crds.GVR).Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		served := crds.ServedVersions(obj)
-		if i == 0 {
-			common = served
-			continue
-		}
-		common = slices.DeleteFunc(common, func(v string) bool { return !slices.Contains(served, v) })
+	installed, err := crds.ReadInstalled(ctx, c.Dynamic)
+	if err != nil {
+		return nil, err
 	}
-	return common, nil
+	return crds.CommonServed(installed), nil
 }
 
 // contextsToClusters connects the --clusters contexts, or the current one.

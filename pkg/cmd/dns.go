@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/cobra"
@@ -26,8 +25,8 @@ import (
 // Where a cluster keeps its CoreDNS Corefile (the kubeadm and most
 // distributions' layout), read by dns and resolve.
 const (
-	corednsNamespace = "kube-system"
-	corednsConfigMap = "coredns"
+	corednsNamespace = dns.CoreDNSNamespace
+	corednsConfigMap = dns.CoreDNSConfigMap
 )
 
 // DNSOptions checks, and on request patches, the consumer's CoreDNS
@@ -235,17 +234,5 @@ func (o *DNSOptions) print(r DNSReport, diff *string) error {
 
 // corednsVersion reads the image tag of Deployment kube-system/coredns.
 func (o *DNSOptions) corednsVersion(ctx context.Context, c *clusterset.Cluster) (*version.Version, error) {
-	d, err := c.Kube.AppsV1().Deployments(corednsNamespace).Get(ctx, "coredns", metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("cannot tell the CoreDNS version (Deployment kube-system/coredns: %v)", err)
-	}
-	for _, ctr := range d.Spec.Template.Spec.Containers {
-		if i := strings.LastIndex(ctr.Image, ":"); i >= 0 && strings.Contains(ctr.Image, "coredns") {
-			v, err := version.ParseGeneric(strings.TrimPrefix(ctr.Image[i+1:], "v"))
-			if err == nil {
-				return v, nil
-			}
-		}
-	}
-	return nil, fmt.Errorf("cannot tell the CoreDNS version from the images of Deployment kube-system/coredns")
+	return dns.CoreDNSVersion(ctx, c.Kube)
 }

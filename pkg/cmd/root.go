@@ -76,6 +76,7 @@ func NewCmdMCSWithLoader(streams genericiooptions.IOStreams, loader *clusterset.
 		NewCmdResolve(loader, streams),
 		NewCmdDNS(loader, streams),
 		NewCmdCRDs(loader, streams),
+		NewCmdCheck(loader, streams),
 		NewCmdVersion(streams),
 	)
 	setUpCompletion(cmd, loader, streams)

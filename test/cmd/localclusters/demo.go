@@ -116,7 +116,28 @@ func runDemo(ctx context.Context, plugin string, n int) error {
 		}
 		fmt.Println("# exit code 1: CoreDNS does not serve clusterset.local yet")
 	}
+	clusterset := provider.Name + "," + consumer.Name
+	// check answers with its exit code: 1 here, since the provider does
+	// not import its own export (the demo imports into the consumer only;
+	// KEP-1645 imports everywhere, and check says so with the fix).
+	check := func() error {
+		err := run("check", "-A", "--clusters", clusterset)
+		var exit *exec.ExitError
+		if errors.As(err, &exit) && exit.ExitCode() == 1 {
+			fmt.Println("# exit code 1: a check failed (see the × lines)")
+			return nil
+		}
+		return err
+	}
+	step("The clusterset's health before the patch: %s's CoreDNS does not serve clusterset.local", consumer.Name)
+	if err := check(); err != nil {
+		return err
+	}
 	if err := run("dns", "--patch", "--vendor-form", "--context", consumer.Name); err != nil {
+		return err
+	}
+	step("The clusterset's health after the patch: %s's CoreDNS check passes", consumer.Name)
+	if err := check(); err != nil {
 		return err
 	}
 	patched, err := consumer.Client.CoreV1().ConfigMaps("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
