@@ -7,7 +7,9 @@
 #            Services, derived ones included, into each node's iptables);
 #   clients: kubectl, krew and krew's validate-krew-manifest (the plugin's
 #            distribution tests);
-#   k9s:     k9s (the test that runs plugins.yaml in a real k9s, in tmux).
+#   k9s:     k9s (the test that runs plugins.yaml in a real k9s, in tmux);
+#   toxiproxy: toxiproxy-server (the far-away test bed: latency and faults
+#            between the plugin and the local API servers).
 # Each group is rebuilt only when its pinned versions or build inputs change:
 # a fingerprint of them is kept beside the binaries, one per group, so that
 # bumping krew or k9s never relinks kube-apiserver.
@@ -20,6 +22,7 @@ out=$(cd "$out" && pwd)
 k8s_version=$(awk '$1=="k8s.io/kubernetes" {print $2; exit}' go.mod)
 krew_version=$(awk '{for (i = 1; i < NF; i++) if ($i == "sigs.k8s.io/krew") {print $(i + 1); exit}}' krew/go.mod)
 k9s_version=$(awk '{for (i = 1; i < NF; i++) if ($i == "github.com/derailed/k9s") {print $(i + 1); exit}}' k9s/go.mod)
+toxiproxy_version=$(awk '{for (i = 1; i < NF; i++) if ($i == "github.com/Shopify/toxiproxy/v2") {print $(i + 1); exit}}' toxiproxy/go.mod)
 minor=${k8s_version#v1.}
 minor=${minor%%.*}
 # Without these stamps the servers report v0.0.0-master, clients that check
@@ -31,6 +34,8 @@ stamp() {
 k8s_ldflags="-s -w $(stamp k8s.io/component-base/version) $(stamp k8s.io/client-go/pkg/version)"
 # k9s shows its version in its header and `k9s version`.
 k9s_ldflags="-s -w -X github.com/derailed/k9s/cmd.version=$k9s_version"
+# toxiproxy-server -version and its /version endpoint print this.
+toxiproxy_ldflags="-s -w -X github.com/Shopify/toxiproxy/v2.Version=$toxiproxy_version"
 
 # One function per group builds its binaries.
 build_servers() {
@@ -57,6 +62,11 @@ build_clients() {
 build_k9s() {
 	echo "tools: building k9s $k9s_version into $out"
 	(cd k9s && go build -trimpath -ldflags "$k9s_ldflags" -o "$out/k9s" github.com/derailed/k9s)
+}
+
+build_toxiproxy() {
+	echo "tools: building toxiproxy-server $toxiproxy_version into $out"
+	(cd toxiproxy && go build -trimpath -ldflags "$toxiproxy_ldflags" -o "$out/toxiproxy-server" github.com/Shopify/toxiproxy/v2/cmd/server)
 }
 
 # fingerprint GROUP LDFLAGS FILE...: what a group's binaries were built
@@ -113,5 +123,12 @@ else
 	build_k9s
 	echo "tools: k9s built in $(($(date +%s) - k9s_start))s"
 	echo "$k9s_fp" >"$out/.fingerprint-k9s"
+fi
+toxiproxy_fp=$(fingerprint toxiproxy "$toxiproxy_ldflags" toxiproxy/go.mod toxiproxy/go.sum)
+if up_to_date toxiproxy "$toxiproxy_fp" toxiproxy-server; then
+	echo "tools: toxiproxy-server up to date in $out (toxiproxy $toxiproxy_version)"
+else
+	build_toxiproxy
+	echo "$toxiproxy_fp" >"$out/.fingerprint-toxiproxy"
 fi
 echo "tools: done in $(($(date +%s) - start))s"
