@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -42,6 +44,24 @@ func (s *Set) startToxiproxy(ctx context.Context) error {
 	return waitFor(ctx, proc, "toxiproxy-server to serve", func(ctx context.Context) error {
 		return httpGetOK(ctx, s.toxiproxy.api+"/version")
 	})
+}
+
+// StartProxies puts a proxy, rtt away, in front of every API server of a
+// running Set started without Options.FarAway, and writes a kubeconfig
+// whose servers are the proxies (kubeconfig-far in the work directory),
+// returned. Set.Kubeconfig stays direct. Stop stops the proxies too.
+func (s *Set) StartProxies(ctx context.Context, rtt time.Duration) (string, error) {
+	if s.toxiproxy != nil {
+		return "", errors.New("localcluster: the clusters already have proxies")
+	}
+	if err := CheckFarAwayTools(s.toolsDir); err != nil {
+		return "", err
+	}
+	if err := s.startProxies(ctx, rtt); err != nil {
+		return "", err
+	}
+	path := filepath.Join(s.WorkDir, "kubeconfig-far")
+	return path, writeKubeconfig(path, s.Clusters, nil, false)
 }
 
 // ToxiproxyAPI is the address of the toxiproxy-server's REST API
