@@ -253,15 +253,16 @@ func (p *Proxy) SetBandwidth(kbps int64) error {
 	return p.AddToxic(Toxic{Name: BandwidthT, Type: "bandwidth", Stream: Downstream, Attributes: map[string]any{"rate": kbps}})
 }
 
-// Stall stops all data between clients and the API server (requests
-// sent, nothing answered), as a hung server or a black-holed route does;
-// connections stay open until Unstall. New connections are accepted, then
-// stall too.
+// Stall stops all data from clients to the API server (requests sent,
+// dropped, never answered), as a hung server or a black-holed route does.
+// New connections are accepted, then stall too (their TLS handshake never
+// completes).
 func (p *Proxy) Stall() error {
 	return p.AddToxic(Toxic{Name: TimeoutT, Type: "timeout", Stream: Upstream, Attributes: map[string]any{"timeout": 0}})
 }
 
-// Unstall removes the stall.
+// Unstall removes the stall; Toxiproxy closes the connections that were
+// stalled (their dropped data cannot be replayed), new ones pass.
 func (p *Proxy) Unstall() error { return p.RemoveToxic(TimeoutT) }
 
 // ResetPeer resets (TCP RST) every connection on the next data the API
