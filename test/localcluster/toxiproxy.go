@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -206,6 +207,27 @@ func (p *Proxy) ClearToxics() error {
 		}
 	}
 	return nil
+}
+
+// Accepted counts the client connections the proxy has accepted so far,
+// from toxiproxy-server's log: a reconnection after a fault shows as one
+// more. Only for the Set's own proxies (not OpenProxy's).
+func (p *Proxy) Accepted() (int, error) {
+	if p.server.proc == nil {
+		return 0, errors.New("localcluster: Accepted needs the Set's own toxiproxy-server")
+	}
+	data, err := os.ReadFile(p.server.proc.logPath)
+	if err != nil {
+		return 0, err
+	}
+	name, _ := json.Marshal(p.Name)
+	n := 0
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if bytes.Contains(line, []byte(`"name":`+string(name))) && bytes.Contains(line, []byte(`"message":"Accepted client"`)) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Toxic names the helpers below use; one of each kind per proxy.

@@ -42,6 +42,9 @@ func TestProxyToxics(t *testing.T) {
 	}
 
 	near := roundTrip(t, p.Listen)
+	if n, err := p.Accepted(); err != nil || n != 1 {
+		t.Errorf("Accepted after one connection: %d %v, want 1", n, err)
+	}
 	if err := p.SetRTT(200*time.Millisecond, 0); err != nil {
 		t.Fatal(err)
 	}
