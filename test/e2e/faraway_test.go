@@ -114,7 +114,7 @@ func farStall(ctx context.Context, t *testing.T, set *localcluster.Set, binary, 
 	for _, args := range verbs {
 		args = append(args, "--request-timeout", timeout.String())
 		run, elapsed := runBinary(ctx, t, binary, set.Kubeconfig, 3*timeout, args...)
-		t.Logf("%s with cluster3 stalled: exit %d after %s", args[0], run.code, elapsed.Round(10*time.Millisecond))
+		t.Logf("%s with cluster3 stalled: exit %d after %s:\n%s", args[0], run.code, elapsed.Round(10*time.Millisecond), run.stderr)
 		if run.code == 0 {
 			t.Errorf("kubectl mcs %s with cluster3 stalled: exit 0, want a failure\n%s%s", strings.Join(args, " "), run.stdout, run.stderr)
 		}
