@@ -22,10 +22,14 @@ LDFLAGS := -s -w -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.
 # from a clean state; demo-down leaves the stopped clusters' files there
 # (etcd data, logs), and demo-clean removes them.
 DEMO_DIR ?= $(CURDIR)/.cache/demo
+# demo-up WAN=50ms puts each demo cluster 50 ms (round trip) away, behind a
+# Toxiproxy proxy; demo-wan WAN=100ms JITTER=10ms changes it while they run.
+WAN    ?=
+JITTER ?= 0s
 # Release archives (make dist) and the krew manifest rendered from them.
 DIST_DIR ?= $(CURDIR)/dist
 
-.PHONY: build tools demo-tools test unit e2e soak vet fmt-check mod-check demo demo-up demo-down demo-clean clean dist krew-manifest startup-time
+.PHONY: build tools demo-tools test unit e2e soak vet fmt-check mod-check demo demo-up demo-wan demo-down demo-clean clean dist krew-manifest startup-time
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-mcs ./cmd/kubectl-mcs
@@ -34,9 +38,10 @@ tools:
 	test/tools/build.sh $(TOOLS_DIR)
 
 # What the demo runs: the servers and CoreDNS, and kube-proxy for its data
-# plane. The demo runs the plugin itself, never kubectl, krew or k9s.
+# plane (and Toxiproxy when demo-up puts the clusters far away, WAN=...).
+# The demo runs the plugin itself, never kubectl, krew or k9s.
 demo-tools:
-	test/tools/build.sh $(TOOLS_DIR) servers proxy
+	test/tools/build.sh $(TOOLS_DIR) servers proxy $(if $(WAN),toxiproxy)
 
 vet:
 	$(GO) vet ./...
@@ -98,7 +103,10 @@ demo: demo-tools build
 	$(GO) run ./test/cmd/localclusters demo --plugin $(BIN)/kubectl-mcs
 
 demo-up: demo-tools build
-	$(GO) run ./test/cmd/localclusters up --dir $(DEMO_DIR) --plugin $(BIN)/kubectl-mcs
+	$(GO) run ./test/cmd/localclusters up --dir $(DEMO_DIR) --plugin $(BIN)/kubectl-mcs --wan "$(WAN)"
+
+demo-wan:
+	$(GO) run ./test/cmd/localclusters wan --dir $(DEMO_DIR) --wan "$(WAN)" --jitter $(JITTER)
 
 demo-down:
 	$(GO) run ./test/cmd/localclusters down --dir $(DEMO_DIR)

@@ -91,6 +91,7 @@ func TestBench(t *testing.T) {
 		{"library", func() { benchLibrary(t, r) }},
 		{"propagation", func() { benchPropagation(t, set, r) }},
 		{"watchscale", func() { benchWatchScale(t, set, r) }},
+		{"faraway", func() { benchFarAway(t, set) }}, // its own page: docs/performance-far-away.md
 	} {
 		if only == "" || strings.Contains(","+only+",", ","+b.name+",") {
 			b.run()

@@ -47,13 +47,27 @@ type Options struct {
 	// cluster a node running a real kube-proxy (see dataplane.go). It needs
 	// what DataPlaneSupported checks (root, iptables, kube-proxy).
 	DataPlane bool
+	// FarAway puts a Toxiproxy proxy (toxiproxy.go) in front of every API
+	// server and points the Set's kubeconfig through it, so tests can put
+	// clusters far away (Cluster.Proxy.SetRTT) and inject faults. The
+	// harness's own clients (Cluster.Config, the controller manager) keep
+	// talking to the API servers directly. It needs toxiproxy-server in the
+	// tools folder.
+	FarAway bool
+	// RTT, with FarAway, is the round trip every proxy starts with.
+	RTT time.Duration
 }
 
 // Set is a group of running clusters sharing one etcd and one kubeconfig.
 type Set struct {
-	WorkDir    string
+	WorkDir string
+	// Kubeconfig has one context per cluster, named after it; with
+	// Options.FarAway its servers are the proxies.
 	Kubeconfig string
-	Clusters   []*Cluster
+	// DirectKubeconfig is Kubeconfig with the API servers' own addresses
+	// (the same file when there are no proxies).
+	DirectKubeconfig string
+	Clusters         []*Cluster
 
 	toolsDir  string
 	log       io.Writer
@@ -61,6 +75,7 @@ type Set struct {
 	etcd      *process
 	etcdURL   string
 	segment   *segment
+	toxiproxy *toxiproxyServer
 	stopOnce  sync.Once
 	clusterMu sync.Mutex
 }
@@ -70,6 +85,11 @@ type Cluster struct {
 	Name string
 	// Server is the apiserver's https URL on 127.0.0.1.
 	Server string
+	// Proxy, with Options.FarAway, is the Toxiproxy proxy in front of the
+	// apiserver (nil otherwise); ProxyServer is its https URL, the server
+	// of the cluster's context in Set.Kubeconfig.
+	Proxy       *Proxy
+	ProxyServer string
 	// Config authenticates as a cluster admin (group system:masters).
 	Config *rest.Config
 	Client kubernetes.Interface
@@ -115,6 +135,11 @@ func Start(ctx context.Context, opts Options) (_ *Set, err error) {
 	if err := CheckTools(s.toolsDir); err != nil {
 		return nil, err
 	}
+	if opts.FarAway {
+		if err := CheckFarAwayTools(s.toolsDir); err != nil {
+			return nil, err
+		}
+	}
 	if s.WorkDir == "" {
 		if s.WorkDir, err = os.MkdirTemp("", "kubectl-mcs-clusters-"); err != nil {
 			return nil, err
@@ -157,6 +182,11 @@ func Start(ctx context.Context, opts Options) (_ *Set, err error) {
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	if opts.FarAway {
+		if err := s.startProxies(ctx, opts.RTT); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.writeKubeconfig(); err != nil {
 		return nil, err
@@ -251,7 +281,7 @@ func (c *Cluster) start(ctx context.Context, crdVersion string, dataPlane bool) 
 		return err
 	}
 	kcmKubeconfig := c.path("controller-manager.kubeconfig")
-	if err := writeKubeconfig(kcmKubeconfig, []*Cluster{c}, c.Config); err != nil {
+	if err := writeKubeconfig(kcmKubeconfig, []*Cluster{c}, c.Config, true); err != nil {
 		return err
 	}
 	if c.kcm, err = startProcess(c.Name+"-kube-controller-manager", c.set.WorkDir, c.set.binary(ControllerManagerBinary),
@@ -342,6 +372,12 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 // other components keep running and reconnect after StartAPIServer.
 func (c *Cluster) StopAPIServer() { c.apiserver.stop(5 * time.Second) }
 
+// KillAPIServer kills the cluster's kube-apiserver with SIGKILL (a crash:
+// no draining, open connections die with it) and returns once it is gone.
+// StartAPIServer brings it back on the same port and etcd prefix, so every
+// object is still there.
+func (c *Cluster) KillAPIServer() { c.apiserver.kill() }
+
 func (c *Cluster) path(name string) string { return filepath.Join(c.dir, name) }
 
 // UserConfig returns a rest.Config that authenticates to this cluster as the
@@ -391,6 +427,7 @@ func (s *Set) Stop() {
 			}()
 		}
 		wg.Wait()
+		s.toxiproxy.stop()
 		s.segment.stop()
 		s.etcd.stop(10 * time.Second)
 		if s.ownsDir {
@@ -416,19 +453,57 @@ func (c *Cluster) stop() {
 
 func (s *Set) writeKubeconfig() error {
 	s.Kubeconfig = filepath.Join(s.WorkDir, "kubeconfig")
-	return writeKubeconfig(s.Kubeconfig, s.Clusters, nil)
+	s.DirectKubeconfig = s.Kubeconfig
+	if s.toxiproxy == nil {
+		return writeKubeconfig(s.Kubeconfig, s.Clusters, nil, true)
+	}
+	s.DirectKubeconfig = filepath.Join(s.WorkDir, "kubeconfig-direct")
+	if err := writeKubeconfig(s.DirectKubeconfig, s.Clusters, nil, true); err != nil {
+		return err
+	}
+	return writeKubeconfig(s.Kubeconfig, s.Clusters, nil, false)
+}
+
+// startProxies starts the Set's toxiproxy-server and one proxy per
+// cluster, each rtt away.
+func (s *Set) startProxies(ctx context.Context, rtt time.Duration) error {
+	if err := s.startToxiproxy(ctx); err != nil {
+		return err
+	}
+	for _, c := range s.Clusters {
+		p, err := s.toxiproxy.createProxy(c.Name, "127.0.0.1:"+strconv.Itoa(c.port))
+		if err != nil {
+			return err
+		}
+		if err := p.SetRTT(rtt, 0); err != nil {
+			return err
+		}
+		c.Proxy, c.ProxyServer = p, "https://"+p.Listen
+		s.logf("%s: proxy %s -> %s (round trip %s)", c.Name, c.ProxyServer, c.Server, rtt)
+	}
+	return nil
+}
+
+// contextServer is the server a kubeconfig context for c names: its proxy
+// when it has one, unless direct.
+func (c *Cluster) contextServer(direct bool) string {
+	if c.ProxyServer != "" && !direct {
+		return c.ProxyServer
+	}
+	return c.Server
 }
 
 // writeKubeconfig writes one context per cluster, named after it, with the
-// admin credentials (or the given config's) and namespace default.
-func writeKubeconfig(path string, clusters []*Cluster, override *rest.Config) error {
+// admin credentials (or the given config's) and namespace default. Its
+// servers are the proxies where there are some, unless direct.
+func writeKubeconfig(path string, clusters []*Cluster, override *rest.Config, direct bool) error {
 	cfg := clientcmdapi.NewConfig()
 	for _, c := range clusters {
 		creds := c.Config
 		if override != nil {
 			creds = override
 		}
-		cfg.Clusters[c.Name] = &clientcmdapi.Cluster{Server: c.Server, CertificateAuthorityData: c.ca.certPEM}
+		cfg.Clusters[c.Name] = &clientcmdapi.Cluster{Server: c.contextServer(direct), CertificateAuthorityData: c.ca.certPEM}
 		cfg.AuthInfos[c.Name] = &clientcmdapi.AuthInfo{ClientCertificateData: creds.CertData, ClientKeyData: creds.KeyData}
 		cfg.Contexts[c.Name] = &clientcmdapi.Context{Cluster: c.Name, AuthInfo: c.Name, Namespace: "default"}
 	}
@@ -445,7 +520,7 @@ func (c *Cluster) WriteUserKubeconfig(path, user string, groups []string) error 
 	if err != nil {
 		return err
 	}
-	return writeKubeconfig(path, []*Cluster{c}, cfg)
+	return writeKubeconfig(path, []*Cluster{c}, cfg, false)
 }
 
 // WriteUserKubeconfig writes a kubeconfig with one context per cluster
@@ -457,7 +532,7 @@ func (s *Set) WriteUserKubeconfig(path, user string, groups []string) error {
 		if err != nil {
 			return err
 		}
-		cfg.Clusters[c.Name] = &clientcmdapi.Cluster{Server: c.Server, CertificateAuthorityData: c.ca.certPEM}
+		cfg.Clusters[c.Name] = &clientcmdapi.Cluster{Server: c.contextServer(false), CertificateAuthorityData: c.ca.certPEM}
 		cfg.AuthInfos[c.Name] = &clientcmdapi.AuthInfo{ClientCertificateData: creds.CertData, ClientKeyData: creds.KeyData}
 		cfg.Contexts[c.Name] = &clientcmdapi.Context{Cluster: c.Name, AuthInfo: c.Name, Namespace: "default"}
 	}

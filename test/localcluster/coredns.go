@@ -64,7 +64,7 @@ func (c *Cluster) StartCoreDNS(ctx context.Context, corefileTemplate string) (*C
 		return nil, err
 	}
 	params := CorefileParams{Port: port, Kubeconfig: filepath.Join(dir, "kubeconfig"), Context: c.Name}
-	if err := writeKubeconfig(params.Kubeconfig, []*Cluster{c}, nil); err != nil {
+	if err := writeKubeconfig(params.Kubeconfig, []*Cluster{c}, nil, true); err != nil {
 		return nil, err
 	}
 	var corefile bytes.Buffer

@@ -80,6 +80,18 @@ func (p *process) stop(grace time.Duration) {
 	}
 }
 
+// kill sends SIGKILL and waits for the process to be gone.
+func (p *process) kill() {
+	if p == nil {
+		return
+	}
+	if done, _ := p.exited(); done {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
 // waitFor polls check until it succeeds, the process dies, or ctx ends.
 func waitFor(ctx context.Context, p *process, what string, check func(context.Context) error) error {
 	var last error

@@ -18,6 +18,8 @@ const (
 	APIServerBinary         = "kube-apiserver"
 	ControllerManagerBinary = "kube-controller-manager"
 	CoreDNSBinary           = "coredns"
+	// ToxiproxyBinary is Toxiproxy's server, for Options.FarAway.
+	ToxiproxyBinary = "toxiproxy-server"
 )
 
 // ToolsDir returns the folder of server binaries: $MCS_TOOLS_DIR, else the
@@ -83,6 +85,15 @@ func checkBinaries(dir string, names []string) error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("tools %v not found in %s (run `make tools`, or set %s)", missing, dir, ToolsDirEnv)
+	}
+	return nil
+}
+
+// CheckFarAwayTools reports whether toxiproxy-server, which Options.FarAway
+// needs, is missing from dir, with the fix.
+func CheckFarAwayTools(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, ToxiproxyBinary)); err != nil {
+		return fmt.Errorf("%s not found in %s (run `make tools`)", ToxiproxyBinary, dir)
 	}
 	return nil
 }

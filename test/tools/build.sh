@@ -11,7 +11,9 @@
 #            Services, derived ones included, into each node's iptables);
 #   clients: kubectl, krew and krew's validate-krew-manifest (the plugin's
 #            distribution tests, the benchmarks' kubectl baseline);
-#   k9s:     k9s (the test that runs plugins.yaml in a real k9s, in tmux).
+#   k9s:     k9s (the test that runs plugins.yaml in a real k9s, in tmux);
+#   toxiproxy: toxiproxy-server (the far-away test bed: latency and faults
+#            between the plugin and the local API servers).
 # `make demo` builds "servers proxy" only: the demo runs nothing else.
 #
 # Each group is rebuilt only when its pinned versions or build inputs change:
@@ -27,11 +29,12 @@ out=${1:-../../.cache/bin}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-all_groups=(servers proxy clients k9s)
+all_groups=(servers proxy clients k9s toxiproxy)
 
 k8s_version=$(awk '$1=="k8s.io/kubernetes" {print $2; exit}' go.mod)
 krew_version=$(awk '{for (i = 1; i < NF; i++) if ($i == "sigs.k8s.io/krew") {print $(i + 1); exit}}' krew/go.mod)
 k9s_version=$(awk '{for (i = 1; i < NF; i++) if ($i == "github.com/derailed/k9s") {print $(i + 1); exit}}' k9s/go.mod)
+toxiproxy_version=$(awk '{for (i = 1; i < NF; i++) if ($i == "github.com/Shopify/toxiproxy/v2") {print $(i + 1); exit}}' toxiproxy/go.mod)
 minor=${k8s_version#v1.}
 minor=${minor%%.*}
 # Without these stamps the servers report v0.0.0-master, clients that check
@@ -48,6 +51,8 @@ ldflags() {
 	.) echo "-s -w $(stamp k8s.io/component-base/version) $(stamp k8s.io/client-go/pkg/version)" ;;
 	# k9s shows its version in its header and `k9s version`.
 	k9s) echo "-s -w -X github.com/derailed/k9s/cmd.version=$k9s_version" ;;
+	# toxiproxy-server -version and its /version endpoint print this.
+	toxiproxy) echo "-s -w -X github.com/Shopify/toxiproxy/v2.Version=$toxiproxy_version" ;;
 	# krew reports itself as a development build without its version
 	# stamps, which also keeps it from checking GitHub for upgrades.
 	*) echo "-s -w" ;;
@@ -56,13 +61,14 @@ ldflags() {
 
 # group_builds GROUP: one MODULE:PACKAGE per binary. `go build -o DIR/`
 # names each binary after its package's last path element (CoreDNS's
-# module ends in /coredns).
+# module ends in /coredns); MODULE:PACKAGE=NAME names it NAME instead.
 group_builds() {
 	case $1 in
 	servers) echo ".:./cmd/etcd .:k8s.io/kubernetes/cmd/kube-apiserver .:k8s.io/kubernetes/cmd/kube-controller-manager coredns:." ;;
 	proxy) echo ".:k8s.io/kubernetes/cmd/kube-proxy" ;;
 	clients) echo ".:./cmd/kubectl krew:sigs.k8s.io/krew/cmd/krew krew:sigs.k8s.io/krew/cmd/validate-krew-manifest" ;;
 	k9s) echo "k9s:github.com/derailed/k9s" ;;
+	toxiproxy) echo "toxiproxy:github.com/Shopify/toxiproxy/v2/cmd/server=toxiproxy-server" ;;
 	*) return 1 ;;
 	esac
 }
@@ -74,6 +80,7 @@ group_binaries() {
 	proxy) echo "kube-proxy" ;;
 	clients) echo "kubectl krew validate-krew-manifest" ;;
 	k9s) echo "k9s" ;;
+	toxiproxy) echo "toxiproxy-server" ;;
 	esac
 }
 
@@ -84,6 +91,7 @@ group_inputs() {
 	proxy) echo "go.mod go.sum" ;;
 	clients) echo "go.mod go.sum cmd/kubectl/main.go krew/go.mod krew/go.sum" ;;
 	k9s) echo "k9s/go.mod k9s/go.sum" ;;
+	toxiproxy) echo "toxiproxy/go.mod toxiproxy/go.sum" ;;
 	esac
 }
 
@@ -92,6 +100,7 @@ group_versions() {
 	servers | proxy) echo "kubernetes $k8s_version" ;;
 	clients) echo "kubectl $k8s_version, krew $krew_version" ;;
 	k9s) echo "k9s $k9s_version" ;;
+	toxiproxy) echo "toxiproxy $toxiproxy_version" ;;
 	esac
 }
 
@@ -160,7 +169,20 @@ if [[ ${#stale[@]} -gt 0 ]]; then
 		[[ $module == . ]] || label=test/tools/$module
 		module_start=$(date +%s)
 		echo "tools: building ${pkgs[*]} (module $label) into $out"
-		(cd "$module" && go build -trimpath -ldflags "$(ldflags "$module")" -o "$out/" "${pkgs[@]}")
+		named=()
+		for pkg in "${pkgs[@]}"; do
+			[[ $pkg == *=* ]] && named+=("$pkg")
+		done
+		plain=()
+		for pkg in "${pkgs[@]}"; do
+			[[ $pkg == *=* ]] || plain+=("$pkg")
+		done
+		if [[ ${#plain[@]} -gt 0 ]]; then
+			(cd "$module" && go build -trimpath -ldflags "$(ldflags "$module")" -o "$out/" "${plain[@]}")
+		fi
+		for pkg in "${named[@]}"; do
+			(cd "$module" && go build -trimpath -ldflags "$(ldflags "$module")" -o "$out/${pkg#*=}" "${pkg%=*}")
+		done
 		echo "tools: $label built in $(($(date +%s) - module_start))s"
 	done
 	for entry in "${stale[@]}"; do

@@ -14,7 +14,8 @@ import (
 
 // fakeGo answers `go version` and, for `go build -o DIR/ PKG...`, logs the
 // module folder and packages and creates one executable per package, named
-// as go build names it (the last path element; "." is the module folder).
+// as go build names it (the last path element; "." is the module folder),
+// or, for `go build -o FILE PKG`, FILE.
 const fakeGo = `#!/usr/bin/env bash
 if [[ $1 == version ]]; then echo "go version go1.26.0 linux/amd64"; exit 0; fi
 [[ $1 == build ]] || exit 3
@@ -25,6 +26,7 @@ for a in "${@:2}"; do
 	prev=$a
 done
 echo "$(basename "$PWD") ${pkgs[*]}" >>"$GO_LOG"
+if [[ $out != */ ]]; then touch "$out" && chmod +x "$out"; exit 0; fi
 for p in "${pkgs[@]}"; do
 	name=${p##*/}; [[ $p == . ]] && name=$(basename "$PWD")
 	touch "$out$name" && chmod +x "$out$name"
@@ -96,7 +98,7 @@ func TestBuildGroups(t *testing.T) {
 		t.Errorf("an up-to-date build ran go build: %v", got)
 	}
 
-	// Every group (make tools, make test): only the two not built yet.
+	// Every group (make tools, make test): only the ones not built yet.
 	if o, err := run(t, env, out); err != nil {
 		t.Fatalf("build.sh: %v\n%s", err, o)
 	}
@@ -104,6 +106,7 @@ func TestBuildGroups(t *testing.T) {
 		"tools ./cmd/kubectl",
 		"krew sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/cmd/validate-krew-manifest",
 		"k9s github.com/derailed/k9s",
+		"toxiproxy github.com/Shopify/toxiproxy/v2/cmd/server",
 	}
 	if got := builds(t, log); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("all groups after servers and proxy built:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -120,7 +123,7 @@ func TestBuildGroups(t *testing.T) {
 		t.Errorf("after removing kube-proxy, built %v, want kube-proxy alone", got)
 	}
 
-	if o, err := run(t, env, out, "nosuchgroup"); err == nil || !strings.Contains(o, "unknown group nosuchgroup (the groups are: servers proxy clients k9s)") {
+	if o, err := run(t, env, out, "nosuchgroup"); err == nil || !strings.Contains(o, "unknown group nosuchgroup (the groups are: servers proxy clients k9s toxiproxy)") {
 		t.Errorf("an unknown group: %v\n%s", err, o)
 	}
 }

@@ -5,6 +5,8 @@
 //	localclusters up --dir .cache/demo            # start two clusters in the background, from a clean state
 //	localclusters down --dir .cache/demo          # stop them; their files stay in --dir
 //	localclusters clean --dir .cache/demo         # stop them if running, and remove their files
+//	localclusters up --dir .cache/demo --wan 50ms # the same, each cluster 50 ms (round trip) away
+//	localclusters wan --dir .cache/demo --wan 100ms [--jitter 10ms] # change the round trip while they run
 package main
 
 import (
@@ -27,6 +29,8 @@ func main() {
 	dir := fs.String("dir", ".cache/demo", "work directory of the clusters (up, down, clean, serve)")
 	plugin := fs.String("plugin", "bin/kubectl-mcs", "kubectl-mcs binary the demo runs")
 	n := fs.Int("clusters", 2, "number of clusters")
+	wan := fs.String("wan", "", "up, serve: put each cluster behind a latency proxy this round trip away (e.g. 50ms; 0 for a proxy without latency); wan: the new round trip")
+	jitter := fs.Duration("jitter", 0, "wan: random variation of the round trip, ± this much")
 	_ = fs.Parse(os.Args[2:])
 
 	var err error
@@ -34,9 +38,11 @@ func main() {
 	case "demo":
 		err = runDemo(ctx, *plugin, *n)
 	case "up":
-		err = up(ctx, *dir, *n)
+		err = up(ctx, *dir, *n, *wan)
 	case "serve":
-		err = serve(ctx, *dir, *n)
+		err = serve(ctx, *dir, *n, *wan)
+	case "wan":
+		err = setWAN(*dir, *wan, *jitter)
 	case "down":
 		err = down(*dir)
 	case "clean":
@@ -51,6 +57,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: localclusters demo|up|down|clean|serve [--dir DIR] [--plugin PATH] [--clusters N]")
+	fmt.Fprintln(os.Stderr, "usage: localclusters demo|up|down|clean|serve|wan [--dir DIR] [--plugin PATH] [--clusters N] [--wan RTT] [--jitter D]")
 	os.Exit(2)
 }

@@ -43,6 +43,11 @@ type state struct {
 	// Nodes holds, per cluster, its node's network namespace when the
 	// clusters have a data plane (run as root).
 	Nodes map[string]string `json:"nodes,omitempty"`
+	// Toxiproxy is the REST API of the latency proxy in front of the API
+	// servers, when they run far away (--wan); RTT is the round trip
+	// they were started with.
+	Toxiproxy string `json:"toxiproxy,omitempty"`
+	RTT       string `json:"rtt,omitempty"`
 }
 
 func statePath(dir string) string { return filepath.Join(dir, stateFile) }
@@ -50,7 +55,7 @@ func statePath(dir string) string { return filepath.Join(dir, stateFile) }
 // up starts `serve` in the background, detached from the terminal, and
 // returns once it reports ready (or failed). Clusters already running in dir
 // are left alone and printed.
-func up(ctx context.Context, dir string, n int) error {
+func up(ctx context.Context, dir string, n int, wan string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -81,7 +86,10 @@ func up(ctx context.Context, dir string, n int) error {
 		return err
 	}
 	defer log.Close()
-	cmd := exec.Command(self, "serve", "--dir", abs, "--clusters", strconv.Itoa(n))
+	if _, err := parseWAN(wan); err != nil {
+		return err
+	}
+	cmd := exec.Command(self, "serve", "--dir", abs, "--clusters", strconv.Itoa(n), "--wan", wan)
 	cmd.Stdout, cmd.Stderr = log, log
 	// A session of its own: the clusters outlive this command and the shell.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -126,11 +134,21 @@ func printState(dir string, st *state) {
 		fmt.Printf("  ip=$(dig +short @%s -p %s mysql-0.cluster1.mysql.provider-ns.svc.clusterset.local)\n", hostOf(dns), portOf(dns))
 		fmt.Printf("  nsenter --net=%s bash -c \"cat < /dev/tcp/$ip/3306\"\n", node)
 	}
+	if st.Toxiproxy != "" {
+		fmt.Printf("\nThe clusters are %s (round trip) away: the kubeconfig's servers are Toxiproxy proxies.\n", st.RTT)
+		fmt.Printf("Change the round trip (and jitter) while they run with:\n\n")
+		fmt.Printf("  %s WAN=100ms JITTER=10ms\n\n", makeHint("demo-wan", dir))
+		fmt.Printf("(WAN=0 removes the latency), or through Toxiproxy's REST API at %s/proxies.\n", st.Toxiproxy)
+	}
 	fmt.Printf("\nStop them with: %s\n", makeHint("demo-down", dir))
 }
 
 // serve runs the clusters in the foreground until SIGTERM/SIGINT.
-func serve(ctx context.Context, dir string, n int) error {
+func serve(ctx context.Context, dir string, n int, wan string) error {
+	rtt, err := parseWAN(wan)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -156,7 +174,8 @@ func serve(ctx context.Context, dir string, n int) error {
 	}
 	// As root, the clusters carry traffic too (see localcluster's data plane).
 	dataPlane := localcluster.DataPlaneSupported("") == nil
-	set, err := localcluster.Start(ctx, localcluster.Options{Clusters: n, WorkDir: filepath.Join(dir, clustersDir), Log: os.Stderr, DataPlane: dataPlane})
+	set, err := localcluster.Start(ctx, localcluster.Options{Clusters: n, WorkDir: filepath.Join(dir, clustersDir), Log: os.Stderr, DataPlane: dataPlane,
+		FarAway: wan != "", RTT: rtt})
 	if err != nil {
 		return err
 	}
@@ -165,6 +184,9 @@ func serve(ctx context.Context, dir string, n int) error {
 		return err
 	}
 	st := &state{PID: os.Getpid(), Kubeconfig: set.Kubeconfig, DNS: map[string]string{}}
+	if wan != "" {
+		st.Toxiproxy, st.RTT = set.ToxiproxyAPI(), rtt.String()
+	}
 	for _, c := range set.Clusters {
 		dns, err := c.StartCoreDNS(ctx, "")
 		if err != nil {
@@ -432,4 +454,47 @@ func readState(dir string) (*state, error) {
 	}
 	st := &state{}
 	return st, json.Unmarshal(b, st)
+}
+
+// parseWAN reads --wan: empty for clusters on loopback, else a round trip
+// (a Go duration; a bare 0 is allowed).
+func parseWAN(wan string) (time.Duration, error) {
+	if wan == "" || wan == "0" {
+		return 0, nil
+	}
+	rtt, err := time.ParseDuration(wan)
+	if err != nil || rtt < 0 {
+		return 0, fmt.Errorf("--wan %q: want a round trip such as 50ms", wan)
+	}
+	return rtt, nil
+}
+
+// setWAN changes the round trip (and jitter) of every cluster's proxy of
+// the clusters running in dir.
+func setWAN(dir, wan string, jitter time.Duration) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if wan == "" {
+		return errors.New("wan needs --wan RTT (e.g. 100ms; 0 removes the latency)")
+	}
+	rtt, err := parseWAN(wan)
+	if err != nil {
+		return err
+	}
+	st, err := readState(dir)
+	if err != nil {
+		return fmt.Errorf("no local clusters run in %s (%v); start them with %s WAN=%s", dir, err, makeHint("demo-up", dir), wan)
+	}
+	if st.Toxiproxy == "" {
+		return fmt.Errorf("the clusters in %s run without a latency proxy; restart them with %s WAN=%s", dir, makeHint("demo-up", dir), wan)
+	}
+	for _, name := range sortedKeys(st.DNS) {
+		if err := localcluster.OpenProxy(st.Toxiproxy, name).SetRTT(rtt, jitter); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("Each cluster is now %s (round trip, ± %s) away.\n", rtt, jitter)
+	return nil
 }
