@@ -34,6 +34,9 @@ type Options struct {
 	// some service names (empty = all).
 	Namespace string
 	Services  []string
+	// MissingNamespaces is the policy's (engine.PolicyFor): skip, fail
+	// the service's sync (retried when the namespace appears), or create.
+	MissingNamespaces engine.MissingNamespaces
 	// StaleTTL is how long an unreachable source's endpoints are kept
 	// before they are removed (the KEP recommends keeping them a while).
 	StaleTTL time.Duration
@@ -41,8 +44,7 @@ type Options struct {
 	ProbeInterval time.Duration
 	// Log receives one line per decision and per applied change.
 	Log io.Writer
-	// LeaderElection, if set, makes only the holder of a Lease in the
-	// first consumer write.
+	// LeaderElection, if set, makes only the holder of its Lease write.
 	LeaderElection *LeaderElection
 	// HealthAddr, if set, serves /healthz and /readyz there.
 	HealthAddr string
@@ -136,7 +138,7 @@ func New(opts Options) (*Controller, error) {
 	c.written.cached = c.cachedVersion
 	c.engine = &engine.Engine{
 		Sources: opts.Sources, Consumers: opts.Consumers,
-		Reader: cacheReader{c}, MissingNamespaces: engine.SkipMissingNamespaces, Now: opts.Now,
+		Reader: cacheReader{c}, MissingNamespaces: opts.MissingNamespaces, Now: opts.Now,
 		Written: c.written.record,
 	}
 	return c, nil

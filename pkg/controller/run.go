@@ -26,7 +26,6 @@ func (c *Controller) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopServing()
-	defer c.startEvents()()
 	var hasSynced []cache.InformerSynced
 	for _, w := range c.watches {
 		for _, start := range w.starters {
@@ -57,6 +56,9 @@ func (c *Controller) runWorkers(ctx context.Context) {
 	c.conditionsMu.Lock()
 	clear(c.conditions)
 	c.conditionsMu.Unlock()
+	// Events are recorded only while syncing, and sent under ctx: none
+	// leaves after leadership is lost.
+	stopEvents := c.startEvents(ctx)
 	c.leading.Store(true)
 	for _, k := range c.allKeys() {
 		c.queue.Add(k)
@@ -73,6 +75,7 @@ func (c *Controller) runWorkers(ctx context.Context) {
 	<-ctx.Done()
 	c.queue.ShutDown()
 	wg.Wait()
+	stopEvents()
 	c.leading.Store(false)
 	c.logf("stopped")
 }
@@ -80,6 +83,11 @@ func (c *Controller) runWorkers(ctx context.Context) {
 func (c *Controller) processNext(ctx context.Context) bool {
 	k, quit := c.queue.Get()
 	if quit {
+		return false
+	}
+	if ctx.Err() != nil {
+		// Stopped (leadership lost): nothing more is synced.
+		c.queue.Done(k)
 		return false
 	}
 	defer c.queue.Done(k)
