@@ -70,6 +70,8 @@ func (c *Controller) runLeading(ctx context.Context) error {
 	leaseDuration, renewDeadline, retryPeriod := le.durations()
 	var (
 		workers sync.WaitGroup
+		mu      sync.Mutex
+		stopped bool // no term starts once set
 		lost    bool
 	)
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
@@ -82,7 +84,13 @@ func (c *Controller) runLeading(ctx context.Context) error {
 		Name:            le.Name,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
+				mu.Lock()
+				if stopped {
+					mu.Unlock()
+					return
+				}
 				workers.Add(1)
+				mu.Unlock()
 				defer workers.Done()
 				c.logf("leading (lease %s/%s in %s, identity %s)", le.Namespace, le.Name, le.Where, le.Identity)
 				c.runWorkers(ctx)
@@ -106,8 +114,12 @@ func (c *Controller) runLeading(ctx context.Context) error {
 		return fmt.Errorf("--leader-elect: %w", err)
 	}
 	elector.Run(ctx)
-	// OnStartedLeading runs in its own goroutine: wait for it, so that no
-	// write of this replica follows what comes next.
+	// OnStartedLeading runs in its own goroutine (it may not even have
+	// started): let none start from now on, and wait for a running one, so
+	// that no write of this replica follows what comes next.
+	mu.Lock()
+	stopped = true
+	mu.Unlock()
 	workers.Wait()
 	if lost || ctx.Err() == nil {
 		return fmt.Errorf("%w: lease %s/%s in %s was not renewed within %s (is that cluster reachable from here?); this replica stopped writing before it exits, another one takes over",
