@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -53,7 +54,7 @@ func TestLeaderCutOffFromLeaseWritesNothingAfter(t *testing.T) {
 	defer stopWatch()
 	start := func(id string) *replica {
 		server := serverURL(t, set, leaseCluster.Name)
-		r := &replica{id: id, lease: startForwarder(t, server.Host), done: make(chan int, 1)}
+		r := &replica{id: id, lease: startForwarder(t, server.Host), done: make(chan int, 1), stopped: make(chan struct{})}
 		r.log.atLoss = -1
 		// The same host name (the serving certificate's), the forwarder's port.
 		_, port, _ := net.SplitHostPort(r.lease.addr())
@@ -74,6 +75,25 @@ func TestLeaderCutOffFromLeaseWritesNothingAfter(t *testing.T) {
 		return strings.Contains(b.log.String(), "following leader replica-a"), b.log.String()
 	})
 
+	// The leader is kept busy across the loss: a new export every 100ms,
+	// each a sync that writes in both clusters, so that the loss finds
+	// syncs under way.
+	churnDone := make(chan int)
+	go func() {
+		defer close(churnDone)
+		for i := 0; ; i++ {
+			select {
+			case <-a.stopped:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if _, err := provider.Create(ctx, ns, []byte(fmt.Sprintf(churnManifest, i, i))); err != nil {
+				t.Errorf("churn %d: %v", i, err)
+				return
+			}
+		}
+	}()
+	time.Sleep(time.Second)
 	a.lease.cut()
 	var code int
 	select {
@@ -81,6 +101,9 @@ func TestLeaderCutOffFromLeaseWritesNothingAfter(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("replica-a still runs 60s after it was cut off from the Lease:\n%s", a.log.String())
 	}
+	close(a.stopped)
+	<-churnDone
+	t.Logf("replica-a's output:\n%s", a.log.String())
 	if code != 1 {
 		t.Errorf("replica-a exited %d after losing the Lease, want 1", code)
 	}
@@ -96,6 +119,7 @@ func TestLeaderCutOffFromLeaseWritesNothingAfter(t *testing.T) {
 	if atLoss == 0 {
 		t.Errorf("replica-a wrote nothing while it led: the count proves nothing")
 	}
+	t.Logf("replica-a: %d write requests while it led, %d after it lost the Lease", atLoss, total-atLoss)
 	if after := total - atLoss; after != 0 {
 		t.Errorf("replica-a sent %d write requests after it lost the Lease (%d before)", after, atLoss)
 	}
@@ -137,14 +161,31 @@ spec:
   - {name: http, port: 80, targetPort: 8080}
 `
 
+// churnManifest is a Service of web's pods and its export, numbered.
+const churnManifest = `apiVersion: v1
+kind: Service
+metadata:
+  name: churn-%d
+spec:
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+---
+apiVersion: multicluster.x-k8s.io/v1alpha1
+kind: ServiceExport
+metadata:
+  name: churn-%d
+`
+
 // replica is one in-process `kubectl mcs ... --watch` whose write requests
 // are read while it runs, and counted at the instant it logs the loss of
 // its Lease.
 type replica struct {
-	id    string
-	lease *forwarder
-	done  chan int
-	log   lossLog
+	id      string
+	lease   *forwarder
+	done    chan int
+	stopped chan struct{}
+	log     lossLog
 
 	mu       sync.Mutex
 	clusters []*clusterset.Cluster
