@@ -170,6 +170,8 @@ func (l *Loader) Connect(contextName string) (*Cluster, error) {
 	counter := &RequestCounter{}
 	flags.WrapConfigFn = func(cfg *rest.Config) *rest.Config {
 		cfg.Wrap(counter.Wrap)
+		// Outermost: a request refused is neither sent nor counted.
+		cfg.Wrap(refuseEnded)
 		return cfg
 	}
 	cfg, err := flags.ToRESTConfig()

@@ -69,3 +69,16 @@ func (r *RequestCounter) Wrap(next http.RoundTripper) http.RoundTripper {
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// refuseEnded is a transport wrapper that sends no request whose context has
+// ended. net/http checks the context before it dials, but a request on an
+// open HTTP/2 connection may still go out after it ended; a watch that
+// lost its leader election must not write once its context is cancelled.
+func refuseEnded(next http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		if err := req.Context().Err(); err != nil {
+			return nil, err
+		}
+		return next.RoundTrip(req)
+	})
+}

@@ -33,6 +33,10 @@ func TestBadInputBeforeAnyRequest(t *testing.T) {
 		{"bad --dry-run", []string{"export", "web", "-n", "p", "--dry-run=maybe"}, []string{"dry-run"}},
 		{"bad --output", []string{"import", "web", "-n", "p", "--from", "cluster1", "--context", "cluster2", "-o", "wide"}, []string{`--output "wide" is not supported`}},
 		{"--watch with --dry-run", []string{"sync", "-n", "p", "--clusters", "cluster1,cluster2", "--watch", "--dry-run=client"}, []string{"cannot be combined with --dry-run"}},
+		{"--leader-elect-context without --leader-elect", []string{"sync", "-n", "p", "--clusters", "cluster1,cluster2", "--watch", "--leader-elect-context", "cluster1"}, []string{"--leader-elect-context only applies with --leader-elect"}},
+		{"--leader-elect outside a pod, no --leader-elect-context", []string{"sync", "-n", "p", "--clusters", "cluster1,cluster2", "--watch", "--leader-elect"}, []string{"--leader-elect needs a cluster to hold its Lease", "--leader-elect-context CONTEXT"}},
+		{"renew deadline not under the lease duration", []string{"sync", "-n", "p", "--clusters", "cluster1,cluster2", "--watch", "--leader-elect", "--leader-elect-context", "cluster1", "--leader-elect-lease-duration", "5s", "--leader-elect-renew-deadline", "5s"}, []string{"--leader-elect-lease-duration (5s) must be more than --leader-elect-renew-deadline (5s)"}},
+		{"import --watch with --dry-run", []string{"import", "web", "-n", "p", "--from", "cluster1", "--context", "cluster2", "--watch", "--dry-run=server"}, []string{"cannot be combined with --dry-run"}},
 		{"--stale-ttl without --watch", []string{"sync", "-n", "p", "--clusters", "cluster1,cluster2", "--stale-ttl", "1m"}, []string{"--stale-ttl only applies with --watch"}},
 	}
 	for _, tc := range cases {

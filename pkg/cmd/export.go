@@ -149,12 +149,20 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("nothing was exported:\n%w", errors.Join(problems...))
 	}
 
-	if o.write.DryRun != cmdutil.DryRunClient && slices.ContainsFunc(plans, func(p exportPlan) bool { return p.action != apply.Unchanged }) {
+	// The export's status is written as the engine writes it: a plan of
+	// ExportStatuses applied by apply.Executor (one writer of ServiceExport
+	// status, whichever verb computed it). Permissions are checked for
+	// every write before the first one.
+	changed := slices.ContainsFunc(plans, func(p exportPlan) bool { return p.action != apply.Unchanged })
+	executor := &apply.Executor{Clusters: map[string]*clusterset.Cluster{c.ID: c}, DryRun: o.write.DryRun}
+	if changed && o.write.DryRun != cmdutil.DryRunClient {
 		if err := c.CheckPermissions(ctx, map[string][]clusterset.Permission{o.namespace: {
 			{Verb: "create", Group: gvr.Group, Resource: gvr.Resource},
 			{Verb: "patch", Group: gvr.Group, Resource: gvr.Resource},
-			{Verb: "patch", Group: gvr.Group, Resource: gvr.Resource + "/status"},
 		}}); err != nil {
+			return err
+		}
+		if err := executor.Preflight(ctx, statusPlan(c, plans)); err != nil {
 			return err
 		}
 	}
@@ -162,12 +170,12 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 	gvk := gvr.GroupVersion().WithKind("ServiceExport")
 	var results []apply.Result
 	var printed []*unstructured.Unstructured
-	for _, p := range plans {
+	for i := range plans {
+		p := &plans[i]
 		obj, err := apply.ToUnstructured(p.desired, gvk)
 		if err != nil {
 			return err
 		}
-		result := apply.Result{Cluster: c.Context, Kind: "ServiceExport", Group: gvr.Group, Namespace: o.namespace, Name: p.name, Action: p.action}
 		if p.action != apply.Unchanged {
 			// Only what kubectl mcs owns: the object itself and its label. A
 			// hand-made export's spec stays its author's.
@@ -176,34 +184,59 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 			owned.SetNamespace(o.namespace)
 			owned.SetName(p.name)
 			owned.SetLabels(map[string]string{reconcile.ManagedByLabel: reconcile.FieldManager})
-			if obj, err = w.Apply(ctx, gvr, owned); err != nil {
+			applied, err := w.Apply(ctx, gvr, owned)
+			if err != nil {
 				return c.Errorf("applying ServiceExport %s/%s: %w", o.namespace, p.name, err)
 			}
 			// A created export only has its generation now: observe it, or
 			// the next run finds Valid's observedGeneration stale and
 			// writes the export again for nothing.
-			if obj != nil && obj.GetGeneration() != p.desired.Generation {
+			if applied != nil && applied.GetGeneration() != p.desired.Generation {
 				if valid := meta.FindStatusCondition(p.desired.Status.Conditions, string(mcsv1beta1.ServiceExportConditionValid)); valid != nil {
-					valid.ObservedGeneration = obj.GetGeneration()
+					valid.ObservedGeneration = applied.GetGeneration()
 				}
 			}
-			status, err := apply.ToUnstructured(p.desired, gvk)
-			if err != nil {
-				return err
-			}
-			status = statusOnly(status)
-			if obj, err = w.ApplyStatus(ctx, gvr, status); err != nil {
-				return c.Errorf("writing the status of ServiceExport %s/%s: %w", o.namespace, p.name, err)
+			if o.write.DryRun != cmdutil.DryRunClient && applied != nil {
+				// As the server holds it, with the status written next.
+				desired, err := apply.ToUnstructured(p.desired, gvk)
+				if err != nil {
+					return err
+				}
+				obj = applied
+				obj.Object["status"] = desired.Object["status"]
 			}
 		}
-		results = append(results, result)
+		results = append(results, apply.Result{Cluster: c.Context, Kind: "ServiceExport", Group: gvr.Group, Namespace: o.namespace, Name: p.name, Action: p.action})
 		printed = append(printed, obj)
+	}
+	plan := statusPlan(c, plans)
+	if _, _, err := executor.Execute(ctx, plan, plan.Changes); err != nil {
+		return err
 	}
 	if o.write.structured() {
 		return o.write.printObjects(o.Out, printed)
 	}
 	o.write.printResults(o.Out, results, c.Context)
 	return nil
+}
+
+// statusPlan is the plan of the exports' status: their conditions, and a
+// status write of each export that changes.
+func statusPlan(c *clusterset.Cluster, plans []exportPlan) reconcile.Plan {
+	var plan reconcile.Plan
+	for _, p := range plans {
+		plan.ExportStatuses = append(plan.ExportStatuses, reconcile.ExportStatus{
+			Cluster: c.ID, Namespace: p.desired.Namespace, Name: p.name, Conditions: p.desired.Status.Conditions,
+		})
+		action := reconcile.ActionUnchanged
+		if p.action != apply.Unchanged {
+			action = reconcile.ActionUpdate
+		}
+		plan.Changes = append(plan.Changes, reconcile.Change{
+			Cluster: c.ID, Action: action, Kind: reconcile.KindServiceExportStatus, Namespace: p.desired.Namespace, Name: p.name,
+		})
+	}
+	return plan
 }
 
 // plan renders the ServiceExport for one Service: ours (labelled), keeping
@@ -301,17 +334,4 @@ func listExports(ctx context.Context, c *clusterset.Cluster, namespace string) (
 		out[export.Name] = export
 	}
 	return out, nil
-}
-
-// statusOnly keeps what a status apply request may carry.
-func statusOnly(obj *unstructured.Unstructured) *unstructured.Unstructured {
-	out := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": obj.GetAPIVersion(),
-		"kind":       obj.GetKind(),
-		"metadata":   map[string]any{"name": obj.GetName(), "namespace": obj.GetNamespace()},
-	}}
-	if status, ok := obj.Object["status"]; ok {
-		out.Object["status"] = status
-	}
-	return out
 }

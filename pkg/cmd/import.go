@@ -3,9 +3,7 @@ package cmd
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -44,6 +42,7 @@ type ImportOptions struct {
 
 	write          *writeFlags
 	watch          watchFlags
+	policy         engine.Policy
 	sourceContexts []string
 	now            func() time.Time
 }
@@ -113,8 +112,11 @@ func (o *ImportOptions) Validate(cmd *cobra.Command) error {
 	if err := checkNamespaceScope(o.Loader, o.AllNamespaces); err != nil {
 		return err
 	}
-	if o.watch.Watch && o.write.DryRun != cmdutil.DryRunNone {
-		return errors.New("--watch writes continuously; it cannot be combined with --dry-run")
+	// The user named the consumer (the current context).
+	var err error
+	o.policy, err = engine.PolicyFor(engine.Mode{NamedConsumer: true, Watch: o.watch.Watch, CreateNamespace: o.CreateNamespace, DryRun: o.write.DryRun != cmdutil.DryRunNone})
+	if err != nil {
+		return err
 	}
 	return o.write.validate()
 }
@@ -130,31 +132,20 @@ func (o *ImportOptions) Run(ctx context.Context) error {
 	if !o.AllNamespaces {
 		scope.Namespace = consumer.Namespace
 	}
+	if err := o.policy.CheckStart(unreachable); err != nil {
+		return err
+	}
 	if o.watch.Watch {
-		if len(unreachable) > 0 {
-			// The watch needs each source's id and caches from the start;
-			// once running it follows a source through an outage. Going on
-			// without one would leave it out for the whole run, silently.
-			names := make([]string, len(unreachable))
-			errs := make([]error, len(unreachable))
-			for i, u := range unreachable {
-				names[i], errs[i] = u.Cluster.Context, u.Err
-			}
-			return fmt.Errorf("--watch did not start: source %s cannot be reached: %w; it starts once every source answers (while running, it keeps an unreachable source's endpoints for --stale-ttl and picks the source up again)", strings.Join(names, ", "), errors.Join(errs...))
-		}
-		return o.watch.run(ctx, controller.Options{
-			Consumers: []*clusterset.Cluster{consumer},
-			Sources:   sources,
-			Namespace: scope.Namespace,
-			Services:  o.Services,
-			Log:       o.ErrOut,
+		return o.watch.run(ctx, o.Loader, controller.Options{
+			Consumers:         []*clusterset.Cluster{consumer},
+			Sources:           sources,
+			Namespace:         scope.Namespace,
+			Services:          o.Services,
+			MissingNamespaces: o.policy.MissingNamespaces,
+			Log:               o.ErrOut,
 		})
 	}
-	policy := engine.FailOnMissingNamespaces
-	if o.CreateNamespace {
-		policy = engine.CreateMissingNamespaces
-	}
-	eng := &engine.Engine{Sources: sources, Consumers: []*clusterset.Cluster{consumer}, DryRun: o.write.DryRun, MissingNamespaces: policy, Now: o.now}
+	eng := &engine.Engine{Sources: sources, Consumers: []*clusterset.Cluster{consumer}, DryRun: o.write.DryRun, MissingNamespaces: o.policy.MissingNamespaces, Now: o.now}
 	report, err := eng.Sync(ctx, scope)
 	// What was written is reported even when a source was unreachable or a
 	// write failed half-way: a re-run converges, and the user sees where.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -34,6 +35,7 @@ type SyncOptions struct {
 	clustersGiven bool
 	write         *writeFlags
 	watch         watchFlags
+	policy        engine.Policy
 }
 
 // NewCmdSync builds `kubectl mcs sync`.
@@ -93,8 +95,11 @@ func (o *SyncOptions) Validate(cmd *cobra.Command) error {
 	if err := checkNamespaceScope(o.Loader, o.AllNamespaces); err != nil {
 		return err
 	}
-	if o.watch.Watch && (o.write.DryRun != cmdutil.DryRunNone || o.CreateNamespace) {
-		return errors.New("--watch writes continuously; it cannot be combined with --dry-run or --create-namespace")
+	// Clusterset-wide: no consumer is named.
+	var err error
+	o.policy, err = engine.PolicyFor(engine.Mode{Watch: o.watch.Watch, CreateNamespace: o.CreateNamespace, DryRun: o.write.DryRun != cmdutil.DryRunNone})
+	if err != nil {
+		return err
 	}
 	return o.write.validate()
 }
@@ -108,12 +113,15 @@ func (o *SyncOptions) Run(ctx context.Context) error {
 	if origin != "--clusters" {
 		fmt.Fprintf(o.ErrOut, "Clusterset from %s: %v\n", origin, contexts)
 	}
-	clusters, err := o.Loader.ConnectAll(ctx, contexts)
+	clusters, unreachable, err := connectClusterset(ctx, o.Loader, contexts)
 	if err != nil {
 		return err
 	}
-	if len(clusters) < 2 {
-		return fmt.Errorf("a clusterset sync needs at least two clusters (got %d distinct from %v)", len(clusters), contexts)
+	if n := len(clusters) + len(unreachable); n < 2 {
+		return fmt.Errorf("a clusterset sync needs at least two clusters (got %d distinct from %v)", n, contexts)
+	}
+	if err := o.policy.CheckStart(unreachable); err != nil {
+		return err
 	}
 	scope := snapshot.Scope{Services: o.Services}
 	if !o.AllNamespaces {
@@ -123,25 +131,53 @@ func (o *SyncOptions) Run(ctx context.Context) error {
 		}
 	}
 	if o.watch.Watch {
-		return o.watch.run(ctx, controller.Options{
-			Consumers: clusters, Sources: clusters, Namespace: scope.Namespace, Services: o.Services, Log: o.ErrOut,
+		return o.watch.run(ctx, o.Loader, controller.Options{
+			Consumers: clusters, Sources: clusters, Namespace: scope.Namespace, Services: o.Services,
+			MissingNamespaces: o.policy.MissingNamespaces, Log: o.ErrOut,
 		})
 	}
-	policy := engine.SkipMissingNamespaces
-	if o.CreateNamespace {
-		policy = engine.CreateMissingNamespaces
-	}
-	eng := &engine.Engine{Sources: clusters, Consumers: clusters, DryRun: o.write.DryRun, MissingNamespaces: policy}
+	eng := &engine.Engine{Sources: clusters, Consumers: clusters, DryRun: o.write.DryRun, MissingNamespaces: o.policy.MissingNamespaces}
 	report, err := eng.Sync(ctx, scope)
 	if perr := o.write.print(o.Out, report, "", err); perr != nil {
 		return perr
 	}
 	printSkipped(o.ErrOut, report.Skipped)
-	var unreachable *engine.UnreachableError
-	if errors.As(err, &unreachable) {
-		return &ExitError{Code: 1, Err: err}
+	var unreachableErr *engine.UnreachableError
+	if errors.As(err, &unreachableErr) {
+		unreachable = append(unreachable, unreachableErr.Clusters...)
+		err = nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if len(unreachable) > 0 {
+		return &ExitError{Code: 1, Err: &engine.UnreachableError{Clusters: unreachable}}
+	}
+	return nil
+}
+
+// connectClusterset connects every context of the clusterset. A cluster
+// that cannot be reached is set aside (the policy decides whether the run
+// goes on without it); any other failure stops the sync before a read.
+func connectClusterset(ctx context.Context, loader *clusterset.Loader, contexts []string) ([]*clusterset.Cluster, []engine.Unreachable, error) {
+	var clusters []*clusterset.Cluster
+	var unreachable []engine.Unreachable
+	var errs []error
+	for _, m := range loader.ConnectEach(ctx, contexts) {
+		switch {
+		case m.Err != nil && clusterset.Unreachable(m.Err):
+			unreachable = append(unreachable, engine.Unreachable{Cluster: &clusterset.Cluster{Context: m.Context}, Err: m.Err})
+		case m.Err != nil:
+			errs = append(errs, m.Err)
+		case !slices.Contains(clusters, m.Cluster):
+			clusters = append(clusters, m.Cluster)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	clusters, err := clusterset.Dedupe(clusters)
+	return clusters, unreachable, err
 }
 
 // printSkipped names each cluster that lacks an exported namespace, with

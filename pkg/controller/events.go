@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -48,8 +49,9 @@ const (
 // within what the events API takes.
 const maxEventMessage = 1024
 
-// startEvents gives every cluster its recorder and returns what stops them.
-func (c *Controller) startEvents() (stop func()) {
+// startEvents gives every cluster its recorder, whose requests are made
+// under ctx, and returns what stops them.
+func (c *Controller) startEvents(ctx context.Context) (stop func()) {
 	instance := ""
 	if le := c.opts.LeaderElection; le != nil {
 		instance = le.Identity
@@ -58,12 +60,19 @@ func (c *Controller) startEvents() (stop func()) {
 	}
 	var broadcasters []record.EventBroadcaster
 	for _, w := range c.watches {
-		b := record.NewBroadcaster()
+		b := record.NewBroadcaster(record.WithContext(ctx))
 		b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: w.cluster.Kube.CoreV1().Events("")})
+		w.mu.Lock()
 		w.recorder = b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: ReportingController, Host: instance})
+		w.mu.Unlock()
 		broadcasters = append(broadcasters, b)
 	}
 	return func() {
+		for _, w := range c.watches {
+			w.mu.Lock()
+			w.recorder = nil
+			w.mu.Unlock()
+		}
 		for _, b := range broadcasters {
 			b.Shutdown()
 		}
@@ -74,15 +83,15 @@ func (c *Controller) startEvents() (stop func()) {
 // unreachable (the recorder would retry for two minutes in vain).
 func (c *Controller) event(w *clusterWatch, ref *corev1.ObjectReference, eventType, reason, message string) {
 	w.mu.Lock()
-	unreachable := w.unreachableErr != nil
+	unreachable, recorder := w.unreachableErr != nil, w.recorder
 	w.mu.Unlock()
-	if w.recorder == nil || unreachable {
+	if recorder == nil || unreachable {
 		return
 	}
 	if len(message) > maxEventMessage {
 		message = message[:maxEventMessage-3] + "..."
 	}
-	w.recorder.Event(ref, eventType, reason, message)
+	recorder.Event(ref, eventType, reason, message)
 }
 
 // reference is what an Event names: kind, apiVersion (the one the cluster

@@ -55,7 +55,7 @@ spec:
 		{"unreachable consumer", []string{"import", "web", "-n", ns, "--from", "cluster1", "--context", "dead", "--request-timeout", "5s"},
 			[]string{"dead", "cannot reach the API server https://127.0.0.1:1"}},
 		{"watch with an unreachable source", []string{"import", "web", "-n", ns, "--from", "cluster1,dead", "--context", "cluster2", "--watch", "--request-timeout", "5s"},
-			[]string{"--watch did not start", "source dead cannot be reached", "cannot reach the API server https://127.0.0.1:1", "--stale-ttl"}},
+			[]string{"--watch did not start", "dead cannot be reached", "cannot reach the API server https://127.0.0.1:1", "--stale-ttl"}},
 		{"missing Service", []string{"export", "nosuch", "-n", ns, "--context", "cluster1"},
 			[]string{"cluster1", "Service bad-ns/nosuch not found", "--allow-missing-service", "nothing was exported"}},
 		{"missing namespace, not a missing Service", []string{"export", "web", "-n", "no-such-ns", "--context", "cluster1"},

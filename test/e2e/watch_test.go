@@ -164,7 +164,7 @@ func TestWatchLeaderElection(t *testing.T) {
 	for _, id := range []string{"replica-a", "replica-b"} {
 		go func() {
 			runs <- kubectlMCSContext(watchCtx, t, set.Kubeconfig, "import", "web", "-n", ns, "--from", "cluster1", "--context", "cluster2",
-				"--watch", "--leader-elect", "--leader-elect-namespace", ns, "--leader-elect-identity", id)
+				"--watch", "--leader-elect", "--leader-elect-context", "cluster2", "--leader-elect-namespace", ns, "--leader-elect-identity", id)
 		}()
 	}
 	eventually(ctx, t, 60*time.Second, "the leader imports web", func() (bool, string) {
