@@ -195,7 +195,7 @@ func (x *Executor) runCluster(ctx context.Context, desired desiredObjects, chang
 		}
 	}
 	after := make([]int, len(requests)) // the position waited for, or -1
-	left := [stages]int{}                // changes not yet done, per stage
+	left := [stages]int{}               // changes not yet done, per stage
 	for p, i := range requests {
 		ch := changes[i]
 		after[p] = -1
