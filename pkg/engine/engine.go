@@ -319,7 +319,7 @@ func sortByPlan(outs []apply.Outcome, plan reconcile.Plan) {
 }
 
 // read takes the snapshot: every cluster in parallel, as a source, a
-// consumer or both. An unreachable source is synced as unreachable (its
+// consumer or both (both reads at once). An unreachable source is synced as unreachable (its
 // endpoints kept); an unreachable consumer is left out of this sync (there
 // must be one left); any other failure stops the sync before a write.
 func (e *Engine) read(ctx context.Context, scope snapshot.Scope, report *Report) (reconcile.Snapshot, error) {
@@ -337,14 +337,21 @@ func (e *Engine) read(ctx context.Context, scope snapshot.Scope, report *Report)
 	roleErrs := make([][2]error, len(all))
 	clusterset.ForEach(ctx, all, func(ctx context.Context, c *clusterset.Cluster) error {
 		i := slices.Index(all, c)
+		// Both roles' reads at once: one round trip for the cluster.
+		var wg sync.WaitGroup
 		if isSource(c) {
-			src, err := e.Reader.ReadSource(ctx, c, scope)
-			sources[i], roleErrs[i][0] = &src, c.Wrap(err)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				src, err := e.Reader.ReadSource(ctx, c, scope)
+				sources[i], roleErrs[i][0] = &src, c.Wrap(err)
+			}()
 		}
 		if isConsumer(c) {
 			con, err := e.Reader.ReadConsumer(ctx, c, scope)
 			consumers[i], roleErrs[i][1] = &con, c.Wrap(err)
 		}
+		wg.Wait()
 		return nil
 	})
 	var fatal []error
