@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -159,51 +161,94 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 		}
 	}
 	w := &apply.Writer{Client: c.Dynamic, FieldManager: reconcile.FieldManager, DryRun: o.write.DryRun}
-	gvk := gvr.GroupVersion().WithKind("ServiceExport")
-	var results []apply.Result
-	var printed []*unstructured.Unstructured
-	for _, p := range plans {
-		obj, err := apply.ToUnstructured(p.desired, gvk)
-		if err != nil {
-			return err
+	// Each export's spec, then its status; up to --max-writes-in-flight
+	// exports at once, so naming many Services costs two round trips, not
+	// two per Service. The first failure starts nothing more.
+	results := make([]*apply.Result, len(plans))
+	printed := make([]*unstructured.Unstructured, len(plans))
+	errs := make([]error, len(plans))
+	sem := make(chan struct{}, o.write.MaxWritesInFlight)
+	var mu sync.Mutex
+	failed := false
+	var wg sync.WaitGroup
+	for i, p := range plans {
+		sem <- struct{}{}
+		mu.Lock()
+		stop := failed
+		mu.Unlock()
+		if stop {
+			<-sem
+			break
 		}
-		result := apply.Result{Cluster: c.Context, Kind: "ServiceExport", Group: gvr.Group, Namespace: o.namespace, Name: p.name, Action: p.action}
-		if p.action != apply.Unchanged {
-			// Only what kubectl mcs owns: the object itself and its label. A
-			// hand-made export's spec stays its author's.
-			owned := &unstructured.Unstructured{}
-			owned.SetGroupVersionKind(gvk)
-			owned.SetNamespace(o.namespace)
-			owned.SetName(p.name)
-			owned.SetLabels(map[string]string{reconcile.ManagedByLabel: reconcile.FieldManager})
-			if obj, err = w.Apply(ctx, gvr, owned); err != nil {
-				return c.Errorf("applying ServiceExport %s/%s: %w", o.namespace, p.name, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i], printed[i], errs[i] = o.writeExport(ctx, w, c, gvr, p)
+			if errs[i] != nil {
+				mu.Lock()
+				failed = true
+				mu.Unlock()
 			}
-			// A created export only has its generation now: observe it, or
-			// the next run finds Valid's observedGeneration stale and
-			// writes the export again for nothing.
-			if obj != nil && obj.GetGeneration() != p.desired.Generation {
-				if valid := meta.FindStatusCondition(p.desired.Status.Conditions, string(mcsv1beta1.ServiceExportConditionValid)); valid != nil {
-					valid.ObservedGeneration = obj.GetGeneration()
-				}
-			}
-			status, err := apply.ToUnstructured(p.desired, gvk)
-			if err != nil {
-				return err
-			}
-			status = statusOnly(status)
-			if obj, err = w.ApplyStatus(ctx, gvr, status); err != nil {
-				return c.Errorf("writing the status of ServiceExport %s/%s: %w", o.namespace, p.name, err)
-			}
+		}()
+	}
+	wg.Wait()
+	var written []apply.Result
+	var objs []*unstructured.Unstructured
+	for i := range plans {
+		if errs[i] != nil {
+			return errs[i]
 		}
-		results = append(results, result)
-		printed = append(printed, obj)
+		if results[i] != nil {
+			written = append(written, *results[i])
+			objs = append(objs, printed[i])
+		}
 	}
 	if o.write.structured() {
-		return o.write.printObjects(o.Out, printed)
+		return o.write.printObjects(o.Out, objs)
 	}
-	o.write.printResults(o.Out, results, c.Context)
+	o.write.printResults(o.Out, written, c.Context)
 	return nil
+}
+
+// writeExport writes one export: its spec (the label kubectl mcs owns),
+// then its status; nothing for an unchanged one.
+func (o *ExportOptions) writeExport(ctx context.Context, w *apply.Writer, c *clusterset.Cluster, gvr schema.GroupVersionResource, p exportPlan) (*apply.Result, *unstructured.Unstructured, error) {
+	gvk := gvr.GroupVersion().WithKind("ServiceExport")
+	obj, err := apply.ToUnstructured(p.desired, gvk)
+	if err != nil {
+		return nil, nil, err
+	}
+	result := apply.Result{Cluster: c.Context, Kind: "ServiceExport", Group: gvr.Group, Namespace: o.namespace, Name: p.name, Action: p.action}
+	if p.action != apply.Unchanged {
+		// Only what kubectl mcs owns: the object itself and its label. A
+		// hand-made export's spec stays its author's.
+		owned := &unstructured.Unstructured{}
+		owned.SetGroupVersionKind(gvk)
+		owned.SetNamespace(o.namespace)
+		owned.SetName(p.name)
+		owned.SetLabels(map[string]string{reconcile.ManagedByLabel: reconcile.FieldManager})
+		if obj, err = w.Apply(ctx, gvr, owned); err != nil {
+			return nil, nil, c.Errorf("applying ServiceExport %s/%s: %w", o.namespace, p.name, err)
+		}
+		// A created export only has its generation now: observe it, or
+		// the next run finds Valid's observedGeneration stale and
+		// writes the export again for nothing.
+		if obj != nil && obj.GetGeneration() != p.desired.Generation {
+			if valid := meta.FindStatusCondition(p.desired.Status.Conditions, string(mcsv1beta1.ServiceExportConditionValid)); valid != nil {
+				valid.ObservedGeneration = obj.GetGeneration()
+			}
+		}
+		status, err := apply.ToUnstructured(p.desired, gvk)
+		if err != nil {
+			return nil, nil, err
+		}
+		status = statusOnly(status)
+		if obj, err = w.ApplyStatus(ctx, gvr, status); err != nil {
+			return nil, nil, c.Errorf("writing the status of ServiceExport %s/%s: %w", o.namespace, p.name, err)
+		}
+	}
+	return &result, obj, nil
 }
 
 // plan renders the ServiceExport for one Service: ours (labelled), keeping

@@ -143,18 +143,19 @@ func (o *ImportOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("--watch did not start: source %s cannot be reached: %w; it starts once every source answers (while running, it keeps an unreachable source's endpoints for --stale-ttl and picks the source up again)", strings.Join(names, ", "), errors.Join(errs...))
 		}
 		return o.watch.run(ctx, controller.Options{
-			Consumers: []*clusterset.Cluster{consumer},
-			Sources:   sources,
-			Namespace: scope.Namespace,
-			Services:  o.Services,
-			Log:       o.ErrOut,
+			Consumers:         []*clusterset.Cluster{consumer},
+			Sources:           sources,
+			Namespace:         scope.Namespace,
+			Services:          o.Services,
+			Log:               o.ErrOut,
+			MaxWritesInFlight: o.write.MaxWritesInFlight,
 		})
 	}
 	policy := engine.FailOnMissingNamespaces
 	if o.CreateNamespace {
 		policy = engine.CreateMissingNamespaces
 	}
-	eng := &engine.Engine{Sources: sources, Consumers: []*clusterset.Cluster{consumer}, DryRun: o.write.DryRun, MissingNamespaces: policy, Now: o.now}
+	eng := &engine.Engine{Sources: sources, Consumers: []*clusterset.Cluster{consumer}, DryRun: o.write.DryRun, MissingNamespaces: policy, Now: o.now, MaxWritesInFlight: o.write.MaxWritesInFlight}
 	report, err := eng.Sync(ctx, scope)
 	// What was written is reported even when a source was unreachable or a
 	// write failed half-way: a re-run converges, and the user sees where.

@@ -125,13 +125,14 @@ func (o *SyncOptions) Run(ctx context.Context) error {
 	if o.watch.Watch {
 		return o.watch.run(ctx, controller.Options{
 			Consumers: clusters, Sources: clusters, Namespace: scope.Namespace, Services: o.Services, Log: o.ErrOut,
+			MaxWritesInFlight: o.write.MaxWritesInFlight,
 		})
 	}
 	policy := engine.SkipMissingNamespaces
 	if o.CreateNamespace {
 		policy = engine.CreateMissingNamespaces
 	}
-	eng := &engine.Engine{Sources: clusters, Consumers: clusters, DryRun: o.write.DryRun, MissingNamespaces: policy}
+	eng := &engine.Engine{Sources: clusters, Consumers: clusters, DryRun: o.write.DryRun, MissingNamespaces: policy, MaxWritesInFlight: o.write.MaxWritesInFlight}
 	report, err := eng.Sync(ctx, scope)
 	if perr := o.write.print(o.Out, report, "", err); perr != nil {
 		return perr

@@ -70,7 +70,10 @@ type Options struct {
 	MetricsAddr string
 	// Workers is the number of keys synced at once.
 	Workers int
-	Now     func() time.Time
+	// MaxWritesInFlight bounds each sync's write requests in flight to one
+	// cluster (engine.Engine.MaxWritesInFlight).
+	MaxWritesInFlight int
+	Now               func() time.Time
 }
 
 // LeaderElection names the Lease that decides which replica writes.
@@ -185,7 +188,7 @@ func New(opts Options) (*Controller, error) {
 	c.engine = &engine.Engine{
 		Sources: opts.Sources, Consumers: opts.Consumers,
 		Reader: cacheReader{c}, MissingNamespaces: engine.SkipMissingNamespaces, Now: opts.Now,
-		Written: c.written.record,
+		Written: c.written.record, MaxWritesInFlight: opts.MaxWritesInFlight,
 	}
 	return c, nil
 }
