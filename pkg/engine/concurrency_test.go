@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,8 +15,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset/clustersettest"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/engine"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
 )
 
 // stuck fails a test that waits on the engine for longer than any correct
@@ -262,5 +266,57 @@ func TestSyncFailureStopsOnlyItsCluster(t *testing.T) {
 	}
 	if !slices.Contains(lines, "c1: serviceexport.multicluster.x-k8s.io/svc00 status configured") {
 		t.Errorf("c1's export status not reported:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+// barrierReader answers no read until every expected read is in flight:
+// a sync that read one after another would never get its first answer.
+type barrierReader struct {
+	mu       sync.Mutex
+	expected int
+	arrived  int
+	all      chan struct{}
+	next     engine.Reader
+}
+
+func (r *barrierReader) wait(ctx context.Context) error {
+	r.mu.Lock()
+	r.arrived++
+	if r.arrived == r.expected {
+		close(r.all)
+	}
+	r.mu.Unlock()
+	select {
+	case <-r.all:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *barrierReader) ReadSource(ctx context.Context, c *clusterset.Cluster, scope snapshot.Scope) (reconcile.Source, error) {
+	if err := r.wait(ctx); err != nil {
+		return reconcile.Source{}, err
+	}
+	return r.next.ReadSource(ctx, c, scope)
+}
+
+func (r *barrierReader) ReadConsumer(ctx context.Context, c *clusterset.Cluster, scope snapshot.Scope) (reconcile.Consumer, error) {
+	if err := r.wait(ctx); err != nil {
+		return reconcile.Consumer{}, err
+	}
+	return r.next.ReadConsumer(ctx, c, scope)
+}
+
+// A sync reads every cluster, in both its roles, at once: one round.
+func TestSyncReadsEveryClusterAndRoleAtOnce(t *testing.T) {
+	c1, c2, c3 := threeClusters(1)
+	all := []*clustersettest.Fake{c1, c2, c3}
+	eng := newEngine(all, all, engine.SkipMissingNamespaces)
+	eng.Reader = &barrierReader{expected: 2 * len(all), all: make(chan struct{}), next: snapshot.Live{}}
+	ctx, cancel := context.WithTimeout(context.Background(), stuck)
+	defer cancel()
+	if _, err := eng.Sync(ctx, shop); err != nil {
+		t.Fatalf("Sync (its reads were not all in flight together?): %v", err)
 	}
 }
