@@ -124,13 +124,21 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The Services and the existing exports at once: one round trip.
+	var existing map[string]*mcsv1beta1.ServiceExport
+	var existingErr error
+	listed := make(chan struct{})
+	go func() {
+		defer close(listed)
+		existing, existingErr = listExports(ctx, c, o.namespace)
+	}()
 	services, err := o.services(ctx)
+	<-listed
 	if err != nil {
 		return err
 	}
-	existing, err := listExports(ctx, c, o.namespace)
-	if err != nil {
-		return err
+	if existingErr != nil {
+		return existingErr
 	}
 	now := metav1.NewTime(o.now().Truncate(time.Second))
 	var plans []exportPlan
@@ -301,16 +309,27 @@ func (o *ExportOptions) services(ctx context.Context) (map[string]*corev1.Servic
 		}
 		return out, nil
 	}
-	for _, name := range o.Services {
-		svc, err := c.Kube.CoreV1().Services(o.namespace).Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
+	// The named Services at once: one round trip.
+	got := make([]*corev1.Service, len(o.Services))
+	errs := make([]error, len(o.Services))
+	var wg sync.WaitGroup
+	for i, name := range o.Services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], errs[i] = c.Kube.CoreV1().Services(o.namespace).Get(ctx, name, metav1.GetOptions{})
+		}()
+	}
+	wg.Wait()
+	for i, name := range o.Services {
+		switch err := errs[i]; {
+		case apierrors.IsNotFound(err):
 			out[name] = nil
-			continue
-		}
-		if err != nil {
+		case err != nil:
 			return nil, c.Errorf("reading Service %s/%s: %w", o.namespace, name, err)
+		default:
+			out[name] = got[i]
 		}
-		out[name] = svc
 	}
 	return out, nil
 }
