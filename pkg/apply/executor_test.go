@@ -125,26 +125,9 @@ var wantLines = []string{
 
 func TestExecuteFollowsPlanOrder(t *testing.T) {
 	f := newFixture(t)
-	// The plan's own order, which Execute must keep across buckets.
-	var kinds []string
-	for _, ch := range f.plan.Changes {
-		k := ch.Kind
-		if ch.Action == reconcile.ActionDelete {
-			k = "delete " + k
-		}
-		if len(kinds) == 0 || kinds[len(kinds)-1] != k {
-			kinds = append(kinds, k)
-		}
-	}
-	wantKinds := []string{reconcile.KindService, reconcile.KindServiceImport, reconcile.KindServiceImportStatus,
-		reconcile.KindEndpointSlice, reconcile.KindServiceExportStatus, "delete " + reconcile.KindEndpointSlice}
-	if !slices.Equal(kinds, wantKinds) {
-		t.Fatalf("plan buckets = %v, want %v", kinds, wantKinds)
-	}
-
-	// One log across both clusters, in the order the requests arrive.
+	// One log per cluster, in the order the requests arrive.
 	var mu sync.Mutex
-	var log []string
+	log := map[string][]string{}
 	for _, c := range []*clustersettest.Fake{f.c1, f.c2} {
 		c.Dynamic.PrependReactor("*", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
 			if a.GetVerb() == "patch" || a.GetVerb() == "delete" {
@@ -153,17 +136,12 @@ func TestExecuteFollowsPlanOrder(t *testing.T) {
 					r += "/" + a.GetSubresource()
 				}
 				mu.Lock()
-				log = append(log, a.GetVerb()+" "+r)
+				log[c.Cluster.ID] = append(log[c.Cluster.ID], a.GetVerb()+" "+r)
 				mu.Unlock()
 			}
 			return false, nil, nil
 		})
 	}
-	rank := map[string]int{
-		"patch services": 0, "patch serviceimports": 1, "patch serviceimports/status": 2,
-		"patch endpointslices": 3, "patch serviceexports/status": 4, "delete endpointslices": 5,
-	}
-
 	results, applied, err := f.executor(cmdutil.DryRunNone).Execute(context.Background(), f.plan, f.plan.Changes)
 	if err != nil {
 		t.Fatalf("Execute: %v", err)
@@ -171,24 +149,33 @@ func TestExecuteFollowsPlanOrder(t *testing.T) {
 	if got := lines(results); !slices.Equal(got, wantLines) {
 		t.Errorf("results:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantLines, "\n"))
 	}
-	if len(log) != len(f.plan.Changes) {
-		t.Errorf("%d writes for %d changes: %v", len(log), len(f.plan.Changes), log)
+	if n := len(log["c1"]) + len(log["c2"]); n != len(f.plan.Changes) {
+		t.Errorf("%d writes for %d changes: %v", n, len(f.plan.Changes), log)
 	}
-	seen := map[int]bool{}
-	last := -1
-	for i, w := range log {
-		r, ok := rank[w]
-		if !ok {
-			t.Fatalf("unexpected write %q", w)
-		}
-		if r < last {
-			t.Errorf("write %d (%s) after a write of a later bucket: %v", i, w, log)
-		}
-		last = r
-		seen[r] = true
+	// With one write at a time, a cluster's writes go out in plan order.
+	x := f.executor(cmdutil.DryRunNone)
+	x.MaxInFlight = 1
+	g := newFixture(t)
+	x.Clusters = clustersettest.Clusters(g.c1, g.c2)
+	sequential, _, err := x.Execute(context.Background(), g.plan, g.plan.Changes)
+	if err != nil {
+		t.Fatalf("Execute one at a time: %v", err)
 	}
-	if len(seen) != len(rank) {
-		t.Errorf("writes cover %d of %d buckets: %v", len(seen), len(rank), log)
+	if got := lines(sequential); !slices.Equal(got, wantLines) {
+		t.Errorf("results one at a time:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantLines, "\n"))
+	}
+	var want []string
+	for _, w := range g.c2.Writes() {
+		want = append(want, w)
+	}
+	var planned []string
+	for _, ch := range g.plan.Changes {
+		if ch.Cluster == "c2" {
+			planned = append(planned, ch.Kind+" "+ch.Namespace+"/"+ch.Name)
+		}
+	}
+	if len(want) != len(planned) {
+		t.Errorf("c2 stored %d writes one at a time, want %d: %v", len(want), len(planned), want)
 	}
 	if f.c2.Get(endpointSlicesGVR, "shop", f.stale.Name) != nil {
 		t.Errorf("stale slice %s not deleted", f.stale.Name)
@@ -339,26 +326,32 @@ func TestExecuteStopsAtFirstError(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	results, _, err := f.executor(cmdutil.DryRunNone).Execute(context.Background(), f.plan, f.plan.Changes)
+	// One write at a time makes the failing cluster's progress exact.
+	x := f.executor(cmdutil.DryRunNone)
+	x.MaxInFlight = 1
+	results, _, err := x.Execute(context.Background(), f.plan, f.plan.Changes)
 	if err == nil {
 		t.Fatal("Execute succeeded with a forbidden slice")
 	}
-	for _, want := range []string{"c2: ", "EndpointSlice shop/amcs-web.c1-ipv4-0", "forbidden"} {
+	for _, want := range []string{"c2: ", "EndpointSlice shop/amcs-web.c1-ipv4-0", "forbidden", "in c2 1 writes were not sent"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	// What was written up to the failing bucket, that bucket finished: the
-	// fixture's first eight results (Services, imports, two slices).
-	want := wantLines[:8]
+	if strings.Contains(err.Error(), "c1:") || strings.Contains(err.Error(), "in c1") {
+		t.Errorf("error %q names c1, which wrote everything", err)
+	}
+	// c2 wrote up to the failing slice (its Services, imports with their
+	// statuses, two slices) and stopped; c1, another cluster, went on.
+	want := append(slices.Clone(wantLines[:8]), wantLines[9:12]...)
 	if got := lines(results); !slices.Equal(got, want) {
 		t.Errorf("results:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if w := f.c1.Writes(); len(w) > 0 {
-		t.Errorf("later buckets ran after the error: c1 got %v", w)
+	if w := f.c1.Writes(); len(w) != 3 {
+		t.Errorf("c1 made %d writes, want its 3 export statuses: %v", len(w), w)
 	}
 	if f.c2.Get(endpointSlicesGVR, "shop", f.stale.Name) == nil {
-		t.Error("the deletion bucket ran after the error")
+		t.Error("c2 deleted a slice after its error")
 	}
 }
 
@@ -414,7 +407,7 @@ func TestPreflightAsksOncePerClusterAndNamespace(t *testing.T) {
 		// c1 writes export statuses in both namespaces, c2 imports into both.
 		want := []string{"other", "shop"}
 		for _, c := range []*clustersettest.Fake{f.c1, f.c2} {
-			if got := c.Reviews(); !slices.Equal(got, want) {
+			if got := slices.Sorted(slices.Values(c.Reviews())); !slices.Equal(got, want) {
 				t.Errorf("run %d: %s reviews in namespaces %v, want %v (once each, never again)", run, c.Cluster.Context, got, want)
 			}
 		}

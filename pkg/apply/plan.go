@@ -2,7 +2,9 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,12 +25,17 @@ var (
 	endpointSlicesGVR = discoveryv1.SchemeGroupVersion.WithResource("endpointslices")
 )
 
-// Executor applies a reconcile.Plan: each change in the cluster it names,
-// in the plan's order.
+// Executor applies a reconcile.Plan: each change in the cluster it names.
+// Clusters proceed independently and at the same time; within one cluster
+// up to MaxInFlight writes are in flight together, and a write waits only
+// for the writes it depends on (see Run).
 type Executor struct {
 	// Clusters by cluster id: every consumer and source the plan names.
 	Clusters map[string]*clusterset.Cluster
 	DryRun   cmdutil.DryRunStrategy
+	// MaxInFlight bounds the write requests in flight to one cluster at a
+	// time (0: DefaultMaxWritesInFlight).
+	MaxInFlight int
 	// Written, if set, is called with every object a write request
 	// returned (not for dry runs or deletes), by cluster id: the watch mode
 	// reads its caches through what it wrote until they catch up.
@@ -41,80 +48,273 @@ type Executor struct {
 	confirmed map[string]bool
 }
 
-// maxWritesInFlight bounds the concurrent writes of one Execute: the writes
-// of one bucket of the plan are independent objects, and one at a time a
-// large import spent its time waiting on round trips.
-const maxWritesInFlight = 16
+// DefaultMaxWritesInFlight is the default bound on the write requests in
+// flight to one cluster. A first import of 20 services from 6 clusters is
+// about 180 writes per consumer: one at a time that is 180 round trips, 32
+// at a time about 6. 32 stays below the seats API Priority and Fairness
+// gives a default server's global-default priority level (about 49 of
+// 600), so one sync does not queue behind itself, and far below the
+// HTTP/2 streams a connection carries (250 on a Go server), so the
+// requests share the one connection client-go keeps per cluster.
+const DefaultMaxWritesInFlight = 32
+
+// MaxWritesInFlightLimit is the largest bound accepted: beyond the 250
+// concurrent streams of one HTTP/2 connection, requests only queue on the
+// client.
+const MaxWritesInFlightLimit = 250
+
+func (x *Executor) maxInFlight() int {
+	if x.MaxInFlight > 0 {
+		return x.MaxInFlight
+	}
+	return DefaultMaxWritesInFlight
+}
+
+// Outcome is what became of one change of a Run.
+type Outcome struct {
+	Change reconcile.Change
+	// Sent says whether the change was carried out, with or without a
+	// request, successfully or not; false when its cluster stopped before
+	// it started.
+	Sent bool
+	// Result is its report line (nil if it failed or was not sent).
+	Result *Result
+	// Applied is the consumer object as applied (for -o), if any.
+	Applied *unstructured.Unstructured
+	Err     error
+}
 
 // Execute writes every change of changes (a part of plan.Changes, in its
-// order) that is not "unchanged", and returns one result per object (a
-// ServiceImport and its status are one), plus the consumer objects as
-// applied (for -o). Changes of one kind run concurrently, kinds one after
-// the other; on an error the bucket finishes, the results written so far
-// are returned with the first error in plan order, and no later bucket
-// starts.
+// order) that is not "unchanged", as Run does, and returns one result per
+// object (a ServiceImport and its status are one) in the order of changes,
+// plus the consumer objects as applied (for -o), and Collect's error.
 func (x *Executor) Execute(ctx context.Context, plan reconcile.Plan, changes []reconcile.Change) ([]Result, []Applied, error) {
+	return x.Collect(x.Run(ctx, plan, changes))
+}
+
+// Run carries out changes (a part of plan.Changes, in its order) and
+// returns one Outcome per change, in the same order whatever order the
+// answers came back in.
+//
+// Every cluster runs on its own: a slow or failing cluster never holds
+// another's writes. Within a cluster, changes that need no request
+// (unchanged objects, everything under a client dry run) are settled
+// first; then up to MaxInFlight requests are in flight together, started
+// in the order of changes, each once its dependencies are written:
+//
+//   - a ServiceImport's spec after its derived Service (a ClusterSetIP
+//     import's IPs are that Service's cluster IP);
+//   - a ServiceImport's status after its spec (the status subresource
+//     needs the object);
+//   - deletions after every other write of the cluster, and from the
+//     leaves up: EndpointSlices, then Services, then ServiceImports; so a
+//     replaced slice's successor exists before it goes, and an interrupted
+//     run never leaves an import's slices without their import.
+//
+// The first failed request of a cluster stops that cluster: nothing more
+// is started there, the requests in flight finish and are reported, and
+// the other clusters go on to the end.
+func (x *Executor) Run(ctx context.Context, plan reconcile.Plan, changes []reconcile.Change) []Outcome {
 	desired := indexDesired(plan)
-	type outcome struct {
-		result  *Result
-		applied *unstructured.Unstructured
-		err     error
+	outs := make([]Outcome, len(changes))
+	byCluster := map[string][]int{}
+	var order []string
+	for i, ch := range changes {
+		outs[i].Change = ch
+		if _, ok := byCluster[ch.Cluster]; !ok {
+			order = append(order, ch.Cluster)
+		}
+		byCluster[ch.Cluster] = append(byCluster[ch.Cluster], i)
 	}
-	outs := make([]outcome, len(changes))
-	bucket := func(ch reconcile.Change) string {
-		return fmt.Sprintf("%s/%t", ch.Kind, ch.Action == reconcile.ActionDelete)
+	var wg sync.WaitGroup
+	for _, id := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x.runCluster(ctx, desired, changes, byCluster[id], outs)
+		}()
 	}
-	collect := func(end int) ([]Result, []Applied, error) {
-		var results resultList
-		var applied appliedList
-		for i, o := range outs[:end] {
-			if o.result != nil {
-				results.add(*o.result)
+	wg.Wait()
+	return outs
+}
+
+// Deletion stages: a deletion starts once every change of a lower stage is
+// done.
+const (
+	stageWrite = iota
+	stageDeleteSlices
+	stageDeleteServices
+	stageDeleteImports
+	stages
+)
+
+func stageOf(ch reconcile.Change) int {
+	if ch.Action != reconcile.ActionDelete {
+		return stageWrite
+	}
+	switch ch.Kind {
+	case reconcile.KindEndpointSlice:
+		return stageDeleteSlices
+	case reconcile.KindService:
+		return stageDeleteServices
+	}
+	return stageDeleteImports
+}
+
+// runCluster carries out the changes at indexes (all of one cluster),
+// filling outs.
+func (x *Executor) runCluster(ctx context.Context, desired desiredObjects, changes []reconcile.Change, indexes []int, outs []Outcome) {
+	settle := func(i int) {
+		r, u, err := x.executeOne(ctx, desired, changes[i])
+		outs[i] = Outcome{Change: changes[i], Sent: true, Result: r, Applied: u, Err: err}
+	}
+	// No request: settled in order, before any write; a failure here (the
+	// cluster serves no MCS API, say) stops the cluster like a failed write.
+	var requests []int
+	for _, i := range indexes {
+		if changes[i].Action == reconcile.ActionUnchanged || x.DryRun == cmdutil.DryRunClient {
+			settle(i)
+			if outs[i].Err != nil {
+				return
 			}
-			if o.applied != nil {
-				applied.add(Applied{ClusterID: changes[i].Cluster, Context: o.result.Cluster, Object: o.applied})
+			continue
+		}
+		requests = append(requests, i)
+	}
+	if len(requests) == 0 {
+		return
+	}
+
+	// Dependencies by position in requests.
+	position := map[string]int{}
+	key := func(kind, ns, name string) string { return kind + "/" + ns + "/" + name }
+	for p, i := range requests {
+		ch := changes[i]
+		if ch.Action != reconcile.ActionDelete {
+			position[key(ch.Kind, ch.Namespace, ch.Name)] = p
+		}
+	}
+	after := make([]int, len(requests)) // the position waited for, or -1
+	left := [stages]int{}               // changes not yet done, per stage
+	for p, i := range requests {
+		ch := changes[i]
+		after[p] = -1
+		var dep string
+		switch {
+		case ch.Action == reconcile.ActionDelete:
+		case ch.Kind == reconcile.KindServiceImport:
+			dep = key(reconcile.KindService, ch.Namespace, reconcile.DerivedServiceName(ch.Name))
+		case ch.Kind == reconcile.KindServiceImportStatus:
+			dep = key(reconcile.KindServiceImport, ch.Namespace, ch.Name)
+		}
+		if q, ok := position[dep]; ok && dep != "" {
+			after[p] = q
+		}
+		left[stageOf(ch)]++
+	}
+	// Owned by the loop below: the goroutines only write their own outs[i].
+	started, done := make([]bool, len(requests)), make([]bool, len(requests))
+	ready := func(p int) bool {
+		for s := range stageOf(changes[requests[p]]) {
+			if left[s] > 0 {
+				return false
 			}
 		}
-		for _, o := range outs[:end] {
-			if o.err != nil {
-				return results.list, applied.list, o.err
-			}
-		}
-		return results.list, applied.list, nil
+		return after[p] < 0 || done[after[p]]
 	}
-	sem := make(chan struct{}, maxWritesInFlight)
-	for start := 0; start < len(changes); {
-		end := start + 1
-		for end < len(changes) && bucket(changes[end]) == bucket(changes[start]) {
-			end++
-		}
-		var wg sync.WaitGroup
-		for i := start; i < end; i++ {
-			ch := changes[i]
-			if ch.Action == reconcile.ActionUnchanged || x.DryRun == cmdutil.DryRunClient {
-				// No request: rendered in place.
-				r, u, err := x.executeOne(ctx, desired, ch)
-				outs[i] = outcome{r, u, err}
+
+	finished := make(chan int)
+	inFlight, stopped := 0, false
+	for {
+		for p := 0; p < len(requests) && !stopped && inFlight < x.maxInFlight(); p++ {
+			if started[p] || !ready(p) {
 				continue
 			}
-			wg.Add(1)
-			sem <- struct{}{}
+			started[p] = true
+			inFlight++
 			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				r, u, err := x.executeOne(ctx, desired, ch)
-				outs[i] = outcome{r, u, err}
+				i := requests[p]
+				r, u, err := x.executeOne(ctx, desired, changes[i])
+				outs[i] = Outcome{Change: changes[i], Sent: true, Result: r, Applied: u, Err: err}
+				finished <- p
 			}()
 		}
-		wg.Wait()
-		for i := start; i < end; i++ {
-			if outs[i].err != nil {
-				return collect(end)
+		if inFlight == 0 {
+			return
+		}
+		p := <-finished
+		inFlight--
+		i := requests[p]
+		left[stageOf(changes[i])]--
+		if outs[i].Err != nil {
+			stopped = true
+			continue
+		}
+		done[p] = true
+	}
+}
+
+// Collect turns the outcomes of a Run into report lines, one per object
+// in the order of outs, the consumer objects as applied, and an error
+// naming every cluster that failed: its first failed write in the order of
+// outs, and how many of its other writes failed or were not sent. Every
+// change made has its line, in a failed cluster too.
+func (x *Executor) Collect(outs []Outcome) ([]Result, []Applied, error) {
+	var results resultList
+	var applied appliedList
+	type failure struct {
+		first        error
+		failed, left int
+	}
+	failures := map[string]*failure{}
+	var failedOrder []string
+	for _, o := range outs {
+		if o.Result != nil {
+			results.add(*o.Result)
+		}
+		if o.Applied != nil {
+			applied.add(Applied{ClusterID: o.Change.Cluster, Context: o.Result.Cluster, Object: o.Applied})
+		}
+		if o.Err != nil {
+			f := failures[o.Change.Cluster]
+			if f == nil {
+				f = &failure{first: o.Err}
+				failures[o.Change.Cluster] = f
+				failedOrder = append(failedOrder, o.Change.Cluster)
+			} else {
+				f.failed++
 			}
 		}
-		start = end
 	}
-	return collect(len(outs))
+	if len(failures) == 0 {
+		return results.list, applied.list, nil
+	}
+	for _, o := range outs {
+		if f := failures[o.Change.Cluster]; f != nil && !o.Sent {
+			f.left++
+		}
+	}
+	errs := make([]error, len(failedOrder))
+	for n, id := range failedOrder {
+		f := failures[id]
+		errs[n] = f.first
+		if f.failed > 0 || f.left > 0 {
+			name := id
+			if c := x.Clusters[id]; c != nil {
+				name = c.Context
+			}
+			var more []string
+			if f.failed > 0 {
+				more = append(more, fmt.Sprintf("%d more writes failed", f.failed))
+			}
+			if f.left > 0 {
+				more = append(more, fmt.Sprintf("%d writes were not sent", f.left))
+			}
+			errs[n] = fmt.Errorf("%w\n  in %s %s; the writes listed were made, and a re-run after the fix converges",
+				f.first, name, strings.Join(more, " and "))
+		}
+	}
+	return results.list, applied.list, errors.Join(errs...)
 }
 
 // resultList has one result per object, in the order first seen: the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"sync"
 
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
@@ -58,25 +59,33 @@ func (x *Executor) Preflight(ctx context.Context, plan reconcile.Plan) error {
 		}
 	}
 	x.mu.Unlock()
-	var errs []error
-	for _, id := range slices.Sorted(maps.Keys(needs)) {
-		perms := needs[id]
+	// Every cluster at once (its namespaces at once too, in
+	// CheckPermissions): one round trip for the whole check.
+	ids := slices.Sorted(maps.Keys(needs))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for n, id := range ids {
 		c := x.Clusters[id]
 		if c == nil {
 			continue
 		}
-		if err := c.CheckPermissions(ctx, perms); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		x.mu.Lock()
-		for ns, list := range perms {
-			for _, p := range list {
-				x.confirmed[id+"/"+ns+"/"+p.String()] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			perms := needs[id]
+			if errs[n] = c.CheckPermissions(ctx, perms); errs[n] != nil {
+				return
 			}
-		}
-		x.mu.Unlock()
+			x.mu.Lock()
+			for ns, list := range perms {
+				for _, p := range list {
+					x.confirmed[id+"/"+ns+"/"+p.String()] = true
+				}
+			}
+			x.mu.Unlock()
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

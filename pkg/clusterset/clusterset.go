@@ -178,11 +178,16 @@ func (l *Loader) Connect(contextName string) (*Cluster, error) {
 	if err != nil {
 		return nil, &Error{Context: contextName, Err: err}
 	}
-	// Imports write one object per changed endpoint slice; client-go's
-	// default 5 QPS would make a large sync crawl, and 50 QPS held a
-	// 200-service import at 50 writes a second. Concurrency is bounded
-	// where the requests are made (apply.Executor, ForEach); the API
-	// server's priority and fairness protects it beyond that.
+	// Client-side rate limiting: kubectl keeps client-go's 5 QPS / burst
+	// 10 for its requests (and 50 / 300 for discovery, which cli-runtime
+	// sets apart), because it sends them one at a time. kubectl mcs sends
+	// up to --max-writes-in-flight (at most 250) per cluster at once, and
+	// a first import is hundreds of writes: a burst of 1000 lets every
+	// sync of that size out without a wait, and 500 QPS stays above what
+	// 32 writes in flight sustain at 60 ms or more of round trip. The
+	// concurrency is bounded where the requests are made (apply.Executor,
+	// ForEach); beyond that, the API server's priority and fairness
+	// protects it.
 	cfg.QPS, cfg.Burst = 500, 1000
 	// The built-in types (Services, EndpointSlices: the bulk of every read)
 	// in protobuf, which decodes several times faster than JSON; the

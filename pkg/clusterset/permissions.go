@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,7 +26,7 @@ func (p Permission) String() string {
 }
 
 // CheckPermissions asks the cluster, with one SelfSubjectRulesReview per
-// namespace, whether the current user may do all of perms, so that a verb
+// namespace (sent together), whether the current user may do all of perms, so that a verb
 // missing one permission fails before its first write rather than half-way.
 // The error lists every missing permission with its namespace and the fix.
 // Where the cluster's authorizer cannot list rules (the review is
@@ -36,14 +37,26 @@ func (c *Cluster) CheckPermissions(ctx context.Context, perms map[string][]Permi
 		namespaces = append(namespaces, ns)
 	}
 	slices.Sort(namespaces)
+	// One review per namespace, all at once: one round trip.
+	reviews := make([]*authorizationv1.SelfSubjectRulesReview, len(namespaces))
+	errs := make([]error, len(namespaces))
+	var wg sync.WaitGroup
+	for n, ns := range namespaces {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reviews[n], errs[n] = c.Kube.AuthorizationV1().SelfSubjectRulesReviews().Create(ctx, &authorizationv1.SelfSubjectRulesReview{
+				Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: ns},
+			}, metav1.CreateOptions{})
+		}()
+	}
+	wg.Wait()
 	var missing []string
-	for _, ns := range namespaces {
-		review, err := c.Kube.AuthorizationV1().SelfSubjectRulesReviews().Create(ctx, &authorizationv1.SelfSubjectRulesReview{
-			Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: ns},
-		}, metav1.CreateOptions{})
-		if err != nil {
+	for n, ns := range namespaces {
+		if err := errs[n]; err != nil {
 			return c.Errorf("checking permissions in namespace %s: %w", ns, err)
 		}
+		review := reviews[n]
 		if review.Status.Incomplete {
 			continue
 		}

@@ -17,11 +17,14 @@ import (
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/engine"
 )
 
-// writeFlags are the flags of every verb that writes: --dry-run and -o.
+// writeFlags are the flags of every verb that writes: --dry-run, -o and
+// --max-writes-in-flight.
 type writeFlags struct {
 	PrintFlags *genericclioptions.PrintFlags
 	DryRun     cmdutil.DryRunStrategy
-	cmd        *cobra.Command
+	// MaxWritesInFlight bounds the write requests in flight to one cluster.
+	MaxWritesInFlight int
+	cmd               *cobra.Command
 }
 
 func newWriteFlags(cmd *cobra.Command, operation string) *writeFlags {
@@ -33,6 +36,9 @@ func newWriteFlags(cmd *cobra.Command, operation string) *writeFlags {
 		". Prints the objects as applied (or, with --dry-run=client, as they would be applied) instead of one line per object.")
 	cmd.Flags().StringVar(f.PrintFlags.TemplatePrinterFlags.TemplateArgument, "template", "", "Template string or path to template file to use when -o=go-template, -o=go-template-file, -o=jsonpath or -o=jsonpath-file.")
 	cmdutil.AddDryRunFlag(cmd)
+	cmd.Flags().IntVar(&f.MaxWritesInFlight, "max-writes-in-flight", apply.DefaultMaxWritesInFlight,
+		fmt.Sprintf("Write requests in flight to each cluster at once (1-%d). Clusters are written at the same time, each up to this bound; "+
+			"far-away clusters sync faster with more, 1 writes one object at a time.", apply.MaxWritesInFlightLimit))
 	return f
 }
 
@@ -43,6 +49,9 @@ func (f *writeFlags) complete(cmd *cobra.Command) error {
 }
 
 func (f *writeFlags) validate() error {
+	if f.MaxWritesInFlight < 1 || f.MaxWritesInFlight > apply.MaxWritesInFlightLimit {
+		return fmt.Errorf("--max-writes-in-flight=%d is out of range: give 1 to %d (default %d)", f.MaxWritesInFlight, apply.MaxWritesInFlightLimit, apply.DefaultMaxWritesInFlight)
+	}
 	return validateOutput(f.cmd.CommandPath(), strings.SplitN(*f.PrintFlags.OutputFormat, "=", 2)[0], f.PrintFlags.AllowedFormats()...)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -122,13 +124,21 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The Services and the existing exports at once: one round trip.
+	var existing map[string]*mcsv1beta1.ServiceExport
+	var existingErr error
+	listed := make(chan struct{})
+	go func() {
+		defer close(listed)
+		existing, existingErr = listExports(ctx, c, o.namespace)
+	}()
 	services, err := o.services(ctx)
+	<-listed
 	if err != nil {
 		return err
 	}
-	existing, err := listExports(ctx, c, o.namespace)
-	if err != nil {
-		return err
+	if existingErr != nil {
+		return existingErr
 	}
 	now := metav1.NewTime(o.now().Truncate(time.Second))
 	var plans []exportPlan
@@ -154,7 +164,7 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 	// status, whichever verb computed it). Permissions are checked for
 	// every write before the first one.
 	changed := slices.ContainsFunc(plans, func(p exportPlan) bool { return p.action != apply.Unchanged })
-	executor := &apply.Executor{Clusters: map[string]*clusterset.Cluster{c.ID: c}, DryRun: o.write.DryRun}
+	executor := &apply.Executor{Clusters: map[string]*clusterset.Cluster{c.ID: c}, DryRun: o.write.DryRun, MaxInFlight: o.write.MaxWritesInFlight}
 	if changed && o.write.DryRun != cmdutil.DryRunClient {
 		if err := c.CheckPermissions(ctx, map[string][]clusterset.Permission{o.namespace: {
 			{Verb: "create", Group: gvr.Group, Resource: gvr.Resource},
@@ -167,56 +177,58 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 		}
 	}
 	w := &apply.Writer{Client: c.Dynamic, FieldManager: reconcile.FieldManager, DryRun: o.write.DryRun}
-	gvk := gvr.GroupVersion().WithKind("ServiceExport")
-	var results []apply.Result
-	var printed []*unstructured.Unstructured
+	// Each export's spec, up to --max-writes-in-flight exports at once, so
+	// naming many Services costs one round trip, not one per Service; then
+	// every status through the executor, as the engine writes them. The
+	// first failure starts nothing more.
+	results := make([]*apply.Result, len(plans))
+	printed := make([]*unstructured.Unstructured, len(plans))
+	errs := make([]error, len(plans))
+	sem := make(chan struct{}, o.write.MaxWritesInFlight)
+	var mu sync.Mutex
+	failed := false
+	var wg sync.WaitGroup
+	for i, p := range plans {
+		sem <- struct{}{}
+		mu.Lock()
+		stop := failed
+		mu.Unlock()
+		if stop {
+			<-sem
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i], printed[i], errs[i] = o.writeExport(ctx, w, c, gvr, p)
+			if errs[i] != nil {
+				mu.Lock()
+				failed = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	var written []apply.Result
+	var objs []*unstructured.Unstructured
 	for i := range plans {
-		p := &plans[i]
-		obj, err := apply.ToUnstructured(p.desired, gvk)
-		if err != nil {
-			return err
+		if errs[i] != nil {
+			return errs[i]
 		}
-		if p.action != apply.Unchanged {
-			// Only what kubectl mcs owns: the object itself and its label. A
-			// hand-made export's spec stays its author's.
-			owned := &unstructured.Unstructured{}
-			owned.SetGroupVersionKind(gvk)
-			owned.SetNamespace(o.namespace)
-			owned.SetName(p.name)
-			owned.SetLabels(map[string]string{reconcile.ManagedByLabel: reconcile.FieldManager})
-			applied, err := w.Apply(ctx, gvr, owned)
-			if err != nil {
-				return c.Errorf("applying ServiceExport %s/%s: %w", o.namespace, p.name, err)
-			}
-			// A created export only has its generation now: observe it, or
-			// the next run finds Valid's observedGeneration stale and
-			// writes the export again for nothing.
-			if applied != nil && applied.GetGeneration() != p.desired.Generation {
-				if valid := meta.FindStatusCondition(p.desired.Status.Conditions, string(mcsv1beta1.ServiceExportConditionValid)); valid != nil {
-					valid.ObservedGeneration = applied.GetGeneration()
-				}
-			}
-			if o.write.DryRun != cmdutil.DryRunClient && applied != nil {
-				// As the server holds it, with the status written next.
-				desired, err := apply.ToUnstructured(p.desired, gvk)
-				if err != nil {
-					return err
-				}
-				obj = applied
-				obj.Object["status"] = desired.Object["status"]
-			}
+		if results[i] != nil {
+			written = append(written, *results[i])
+			objs = append(objs, printed[i])
 		}
-		results = append(results, apply.Result{Cluster: c.Context, Kind: "ServiceExport", Group: gvr.Group, Namespace: o.namespace, Name: p.name, Action: p.action})
-		printed = append(printed, obj)
 	}
 	plan := statusPlan(c, plans)
 	if _, _, err := executor.Execute(ctx, plan, plan.Changes); err != nil {
 		return err
 	}
 	if o.write.structured() {
-		return o.write.printObjects(o.Out, printed)
+		return o.write.printObjects(o.Out, objs)
 	}
-	o.write.printResults(o.Out, results, c.Context)
+	o.write.printResults(o.Out, written, c.Context)
 	return nil
 }
 
@@ -237,6 +249,49 @@ func statusPlan(c *clusterset.Cluster, plans []exportPlan) reconcile.Plan {
 		})
 	}
 	return plan
+}
+
+// writeExport writes one export's spec (the label kubectl mcs owns; its
+// status is the executor's), nothing for an unchanged one, and returns the
+// export to print: as the server holds it, with the status to be written.
+func (o *ExportOptions) writeExport(ctx context.Context, w *apply.Writer, c *clusterset.Cluster, gvr schema.GroupVersionResource, p exportPlan) (*apply.Result, *unstructured.Unstructured, error) {
+	gvk := gvr.GroupVersion().WithKind("ServiceExport")
+	obj, err := apply.ToUnstructured(p.desired, gvk)
+	if err != nil {
+		return nil, nil, err
+	}
+	result := apply.Result{Cluster: c.Context, Kind: "ServiceExport", Group: gvr.Group, Namespace: o.namespace, Name: p.name, Action: p.action}
+	if p.action != apply.Unchanged {
+		// Only what kubectl mcs owns: the object itself and its label. A
+		// hand-made export's spec stays its author's.
+		owned := &unstructured.Unstructured{}
+		owned.SetGroupVersionKind(gvk)
+		owned.SetNamespace(o.namespace)
+		owned.SetName(p.name)
+		owned.SetLabels(map[string]string{reconcile.ManagedByLabel: reconcile.FieldManager})
+		if obj, err = w.Apply(ctx, gvr, owned); err != nil {
+			return nil, nil, c.Errorf("applying ServiceExport %s/%s: %w", o.namespace, p.name, err)
+		}
+		// A created export only has its generation now: observe it, or
+		// the next run finds Valid's observedGeneration stale and
+		// writes the export again for nothing.
+		if obj != nil && obj.GetGeneration() != p.desired.Generation {
+			if valid := meta.FindStatusCondition(p.desired.Status.Conditions, string(mcsv1beta1.ServiceExportConditionValid)); valid != nil {
+				valid.ObservedGeneration = obj.GetGeneration()
+			}
+		}
+		if o.write.DryRun != cmdutil.DryRunClient && obj != nil {
+			// As the server holds it, with the status written next.
+			desired, err := apply.ToUnstructured(p.desired, gvk)
+			if err != nil {
+				return nil, nil, err
+			}
+			obj.Object["status"] = desired.Object["status"]
+		} else if obj, err = apply.ToUnstructured(p.desired, gvk); err != nil {
+			return nil, nil, err
+		}
+	}
+	return &result, obj, nil
 }
 
 // plan renders the ServiceExport for one Service: ours (labelled), keeping
@@ -289,16 +344,27 @@ func (o *ExportOptions) services(ctx context.Context) (map[string]*corev1.Servic
 		}
 		return out, nil
 	}
-	for _, name := range o.Services {
-		svc, err := c.Kube.CoreV1().Services(o.namespace).Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
+	// The named Services at once: one round trip.
+	got := make([]*corev1.Service, len(o.Services))
+	errs := make([]error, len(o.Services))
+	var wg sync.WaitGroup
+	for i, name := range o.Services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], errs[i] = c.Kube.CoreV1().Services(o.namespace).Get(ctx, name, metav1.GetOptions{})
+		}()
+	}
+	wg.Wait()
+	for i, name := range o.Services {
+		switch err := errs[i]; {
+		case apierrors.IsNotFound(err):
 			out[name] = nil
-			continue
-		}
-		if err != nil {
+		case err != nil:
 			return nil, c.Errorf("reading Service %s/%s: %w", o.namespace, name, err)
+		default:
+			out[name] = got[i]
 		}
-		out[name] = svc
 	}
 	return out, nil
 }

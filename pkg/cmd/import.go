@@ -143,9 +143,10 @@ func (o *ImportOptions) Run(ctx context.Context) error {
 			Services:          o.Services,
 			MissingNamespaces: o.policy.MissingNamespaces,
 			Log:               o.ErrOut,
+			MaxWritesInFlight: o.write.MaxWritesInFlight,
 		})
 	}
-	eng := &engine.Engine{Sources: sources, Consumers: []*clusterset.Cluster{consumer}, DryRun: o.write.DryRun, MissingNamespaces: o.policy.MissingNamespaces, Now: o.now}
+	eng := &engine.Engine{Sources: sources, Consumers: []*clusterset.Cluster{consumer}, DryRun: o.write.DryRun, MissingNamespaces: o.policy.MissingNamespaces, Now: o.now, MaxWritesInFlight: o.write.MaxWritesInFlight}
 	report, err := eng.Sync(ctx, scope)
 	// What was written is reported even when a source was unreachable or a
 	// write failed half-way: a re-run converges, and the user sees where.

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -210,13 +211,22 @@ func (o *ResolveOptions) Run(ctx context.Context) error {
 // readConsumerDNS reads what the consumer's DNS answers from: its imports,
 // derived Services and mirrored slices, and its CoreDNS Corefile.
 func readConsumerDNS(ctx context.Context, c *clusterset.Cluster, scope snapshot.Scope) (dns.State, DNSSetup, error) {
+	// The Corefile is read alongside the consumer's objects: one round trip.
+	var cm *corev1.ConfigMap
+	var cmErr error
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		cm, cmErr = c.Kube.CoreV1().ConfigMaps(corednsNamespace).Get(ctx, corednsConfigMap, metav1.GetOptions{})
+	}()
 	con, err := snapshot.ReadConsumer(ctx, c, scope)
+	<-read
 	if err != nil {
 		return dns.State{}, DNSSetup{}, err
 	}
 	state := dns.State{ClusterID: c.ID, Imports: con.Imports, Services: con.Services, EndpointSlices: con.EndpointSlices}
 	setup := DNSSetup{Source: "ConfigMap kube-system/coredns"}
-	cm, err := c.Kube.CoreV1().ConfigMaps(corednsNamespace).Get(ctx, corednsConfigMap, metav1.GetOptions{})
+	err = cmErr
 	switch {
 	case err == nil && cm.Data["Corefile"] != "":
 		report := dns.CheckCorefile(cm.Data["Corefile"])

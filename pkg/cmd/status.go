@@ -172,11 +172,19 @@ func (o *StatusOptions) read(ctx context.Context, contexts []string, scope snaps
 	}
 	errs := clusterset.ForEach(ctx, clusters, func(ctx context.Context, c *clusterset.Cluster) error {
 		st := states[slices.IndexFunc(states, func(s *clusterState) bool { return s.cluster == c })]
+		// Both reads at once: one round trip for the cluster.
+		var srcErr error
+		read := make(chan struct{})
+		go func() {
+			defer close(read)
+			st.source, srcErr = snapshot.ReadSource(ctx, c, scope)
+		}()
 		var err error
-		if st.source, err = snapshot.ReadSource(ctx, c, scope); err != nil {
-			return err
-		}
 		st.consumer, err = snapshot.ReadConsumer(ctx, c, scope)
+		<-read
+		if srcErr != nil {
+			return srcErr
+		}
 		return err
 	})
 	for i, c := range clusters {

@@ -134,9 +134,10 @@ func (o *SyncOptions) Run(ctx context.Context) error {
 		return o.watch.run(ctx, o.Loader, controller.Options{
 			Consumers: clusters, Sources: clusters, Namespace: scope.Namespace, Services: o.Services,
 			MissingNamespaces: o.policy.MissingNamespaces, Log: o.ErrOut,
+			MaxWritesInFlight: o.write.MaxWritesInFlight,
 		})
 	}
-	eng := &engine.Engine{Sources: clusters, Consumers: clusters, DryRun: o.write.DryRun, MissingNamespaces: o.policy.MissingNamespaces}
+	eng := &engine.Engine{Sources: clusters, Consumers: clusters, DryRun: o.write.DryRun, MissingNamespaces: o.policy.MissingNamespaces, MaxWritesInFlight: o.write.MaxWritesInFlight}
 	report, err := eng.Sync(ctx, scope)
 	if perr := o.write.print(o.Out, report, "", err); perr != nil {
 		return perr

@@ -53,7 +53,10 @@ type Options struct {
 	MetricsAddr string
 	// Workers is the number of keys synced at once.
 	Workers int
-	Now     func() time.Time
+	// MaxWritesInFlight bounds each sync's write requests in flight to one
+	// cluster (engine.Engine.MaxWritesInFlight).
+	MaxWritesInFlight int
+	Now               func() time.Time
 }
 
 // key is the unit of work: one service, synced into every consumer at
@@ -139,7 +142,7 @@ func New(opts Options) (*Controller, error) {
 	c.engine = &engine.Engine{
 		Sources: opts.Sources, Consumers: opts.Consumers,
 		Reader: cacheReader{c}, MissingNamespaces: opts.MissingNamespaces, Now: opts.Now,
-		Written: c.written.record,
+		Written: c.written.record, MaxWritesInFlight: opts.MaxWritesInFlight,
 	}
 	return c, nil
 }

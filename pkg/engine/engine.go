@@ -1,10 +1,25 @@
 // Package engine performs one sync of a clusterset, the same way for every
 // verb that writes (import, sync, and both --watch modes): read a snapshot
 // (live lists, or informer caches), reconcile it with the pure library,
-// check permissions, create namespaces where asked, apply the derived
-// Services, fill the ClusterSetIP imports' IPs from what the API servers
-// answered, apply the rest, and report. Each object is written at most once
-// per sync, and only when it changes.
+// check permissions, then write, and report. Each object is written at
+// most once per sync, and only when it changes.
+//
+// The writes: every cluster proceeds on its own, at the same time as the
+// others. In one cluster: the namespaces it lacks (--create-namespace),
+// then its derived Services, then, with the cluster IPs its API server
+// allocated filled into the snapshot and the plan computed again, the
+// rest (ServiceImports and their status, EndpointSlices, ServiceExport
+// status, then deletions from the leaves up). Within each step up to
+// MaxWritesInFlight requests are in flight together (apply.Executor.Run
+// says which write waits for which). The report lists the writes in the
+// plan's order, whatever order the answers came in.
+//
+// When a write fails, its cluster starts nothing more; its writes in
+// flight finish. The other clusters finish all their writes. The report
+// lists every write that was made, in every cluster, and the error names
+// each cluster that failed with its first failed object and how many of
+// its writes were not sent. Nothing is undone: every write leaves its
+// object in a state a re-run builds on, and a re-run converges.
 package engine
 
 import (
@@ -66,6 +81,9 @@ type Engine struct {
 	// Written, if set, sees every object as a write request returned it
 	// (apply.Executor.Written).
 	Written func(clusterID string, obj *unstructured.Unstructured)
+	// MaxWritesInFlight bounds the write requests in flight to each
+	// cluster (0: apply.DefaultMaxWritesInFlight).
+	MaxWritesInFlight int
 
 	once     sync.Once
 	executor *apply.Executor
@@ -130,7 +148,7 @@ func (e *Engine) init() {
 		for _, c := range e.clusters() {
 			clusters[c.ID] = c
 		}
-		e.executor = &apply.Executor{Clusters: clusters, DryRun: e.DryRun, Written: e.Written}
+		e.executor = &apply.Executor{Clusters: clusters, DryRun: e.DryRun, Written: e.Written, MaxInFlight: e.MaxWritesInFlight}
 	})
 }
 
@@ -171,29 +189,10 @@ func (e *Engine) Sync(ctx context.Context, scope snapshot.Scope) (Report, error)
 	if err := e.executor.Preflight(ctx, plan); err != nil {
 		return report, err
 	}
-	if err := e.createNamespaces(ctx, created, &report); err != nil {
+	if err := e.checkCreatable(created); err != nil {
 		return report, err
 	}
-
-	// Derived Services first: a ClusterSetIP import's IPs are its derived
-	// Service's cluster IPs, which the API server allocates and returns.
-	services, rest := splitServices(plan.Changes)
-	results, objects, err := e.executor.Execute(ctx, plan, services)
-	report.Results, report.Objects = results, objects
-	if err != nil {
-		return report, err
-	}
-	if fillIn(plan, objects, &snap) {
-		// Same rules, now knowing the allocated IPs: the imports are
-		// written once, complete. The Services are in the snapshot as
-		// applied, so nothing of the first step is written again.
-		plan = reconcile.Reconcile(snap)
-		report.Plan = plan
-		_, rest = splitServices(plan.Changes)
-	}
-	results, objects, err = e.executor.Execute(ctx, plan, rest)
-	report.Results = append(report.Results, results...)
-	report.Objects = append(report.Objects, objects...)
+	err = e.write(ctx, snap, plan, created, &report)
 	if err != nil {
 		return report, err
 	}
@@ -203,8 +202,124 @@ func (e *Engine) Sync(ctx context.Context, scope snapshot.Scope) (Report, error)
 	return report, nil
 }
 
+// write carries out the plan: every cluster on its own and at the same
+// time, so that a slow cluster holds only its own writes. In each cluster:
+// the namespaces it lacks, its derived Services, then (with the Services'
+// allocated IPs in the snapshot, so each ClusterSetIP import is written
+// once, complete) everything else; the executor bounds and orders the
+// writes within each step. A failure stops its cluster only; the report
+// lists every write made, in plan order, and the error names each cluster
+// that failed.
+func (e *Engine) write(ctx context.Context, snap reconcile.Snapshot, plan reconcile.Plan, created map[string][]string, report *Report) error {
+	all := e.clusters()
+	type clusterRun struct {
+		namespaces []apply.Result
+		outcomes   []apply.Outcome
+		err        error // creating a namespace
+	}
+	runs := make([]clusterRun, len(all))
+	// Re-planning after the fill-in reads and sorts the shared snapshot:
+	// one cluster at a time (it is CPU only; the writes stay parallel).
+	var replan sync.Mutex
+	filled := false
+	var wg sync.WaitGroup
+	for n, c := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run := &runs[n]
+			run.namespaces, run.err = e.createNamespaces(ctx, c, created[c.ID])
+			if run.err != nil {
+				return
+			}
+			services, rest := splitServices(changesOf(plan.Changes, c.ID))
+			outs := e.executor.Run(ctx, plan, services)
+			run.outcomes = outs
+			if failed(outs) {
+				return
+			}
+			clusterPlan := plan
+			replan.Lock()
+			if fillIn(plan, c.ID, appliedOf(outs), &snap) {
+				// Same rules, now knowing the allocated IPs. The Services
+				// are in the snapshot as applied, so nothing of the first
+				// step is written again.
+				clusterPlan = reconcile.Reconcile(snap)
+				filled = true
+				_, rest = splitServices(changesOf(clusterPlan.Changes, c.ID))
+			}
+			replan.Unlock()
+			run.outcomes = append(run.outcomes, e.executor.Run(ctx, clusterPlan, rest)...)
+		}()
+	}
+	wg.Wait()
+	if filled {
+		// Each cluster's part of the plan depends on the sources and its
+		// own state only: the plan of the filled snapshot is the one each
+		// cluster applied.
+		report.Plan = reconcile.Reconcile(snap)
+	}
+	var outs []apply.Outcome
+	var errs []error
+	for n := range all {
+		report.Namespaces = append(report.Namespaces, runs[n].namespaces...)
+		outs = append(outs, runs[n].outcomes...)
+		if runs[n].err != nil {
+			errs = append(errs, runs[n].err)
+		}
+	}
+	sortByPlan(outs, report.Plan)
+	results, objects, err := e.executor.Collect(outs)
+	report.Results, report.Objects = results, objects
+	return errors.Join(append(errs, err)...)
+}
+
+// changesOf keeps the changes made in one cluster, in their order.
+func changesOf(changes []reconcile.Change, clusterID string) []reconcile.Change {
+	var out []reconcile.Change
+	for _, ch := range changes {
+		if ch.Cluster == clusterID {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+func failed(outs []apply.Outcome) bool {
+	return slices.ContainsFunc(outs, func(o apply.Outcome) bool { return o.Err != nil })
+}
+
+func appliedOf(outs []apply.Outcome) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, o := range outs {
+		if o.Applied != nil {
+			out = append(out, o.Applied)
+		}
+	}
+	return out
+}
+
+// sortByPlan puts outcomes in the order of the plan's changes, so the
+// report reads the same whatever order the clusters answered in.
+func sortByPlan(outs []apply.Outcome, plan reconcile.Plan) {
+	position := make(map[reconcile.Change]int, len(plan.Changes))
+	for i, ch := range plan.Changes {
+		ch.Action = ""
+		position[ch] = i
+	}
+	at := func(o apply.Outcome) int {
+		ch := o.Change
+		ch.Action = ""
+		if i, ok := position[ch]; ok {
+			return i
+		}
+		return len(plan.Changes)
+	}
+	slices.SortStableFunc(outs, func(a, b apply.Outcome) int { return at(a) - at(b) })
+}
+
 // read takes the snapshot: every cluster in parallel, as a source, a
-// consumer or both. An unreachable source is synced as unreachable (its
+// consumer or both (both reads at once). An unreachable source is synced as unreachable (its
 // endpoints kept); an unreachable consumer is left out of this sync (there
 // must be one left); any other failure stops the sync before a write.
 func (e *Engine) read(ctx context.Context, scope snapshot.Scope, report *Report) (reconcile.Snapshot, error) {
@@ -222,14 +337,21 @@ func (e *Engine) read(ctx context.Context, scope snapshot.Scope, report *Report)
 	roleErrs := make([][2]error, len(all))
 	clusterset.ForEach(ctx, all, func(ctx context.Context, c *clusterset.Cluster) error {
 		i := slices.Index(all, c)
+		// Both roles' reads at once: one round trip for the cluster.
+		var wg sync.WaitGroup
 		if isSource(c) {
-			src, err := e.Reader.ReadSource(ctx, c, scope)
-			sources[i], roleErrs[i][0] = &src, c.Wrap(err)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				src, err := e.Reader.ReadSource(ctx, c, scope)
+				sources[i], roleErrs[i][0] = &src, c.Wrap(err)
+			}()
 		}
 		if isConsumer(c) {
 			con, err := e.Reader.ReadConsumer(ctx, c, scope)
 			consumers[i], roleErrs[i][1] = &con, c.Wrap(err)
 		}
+		wg.Wait()
 		return nil
 	})
 	var fatal []error
@@ -301,28 +423,49 @@ func (e *Engine) addCreatedNamespaces(snap *reconcile.Snapshot) map[string][]str
 	return created
 }
 
-// createNamespaces creates the namespaces addCreatedNamespaces added.
-func (e *Engine) createNamespaces(ctx context.Context, created map[string][]string, report *Report) error {
+// checkCreatable refuses, before any write, a server dry run that would
+// have to create namespaces: the server cannot check objects in a
+// namespace whose creation it only simulated; say so rather than fail
+// half-way.
+func (e *Engine) checkCreatable(created map[string][]string) error {
+	if e.DryRun != cmdutil.DryRunServer {
+		return nil
+	}
 	for _, c := range e.Consumers {
-		missing := created[c.ID]
-		if len(missing) > 0 && e.DryRun == cmdutil.DryRunServer {
-			// The server cannot check objects in a namespace whose creation
-			// it only simulated; say so rather than fail half-way.
+		if missing := created[c.ID]; len(missing) > 0 {
 			return c.Errorf("--dry-run=server cannot check objects in namespace(s) %s, which do not exist yet (their creation would only be simulated); use --dry-run=client, or create the namespaces first",
 				strings.Join(missing, ", "))
 		}
-		for _, name := range missing {
-			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{reconcile.ManagedByLabel: reconcile.FieldManager}}}
-			if e.DryRun != cmdutil.DryRunClient {
-				_, err := c.Kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: reconcile.FieldManager})
-				if err != nil && !apierrors.IsAlreadyExists(err) {
-					return c.Errorf("creating namespace %s: %w", name, err)
-				}
-			}
-			report.Namespaces = append(report.Namespaces, apply.Result{Cluster: c.Context, Kind: "Namespace", Name: name, Action: apply.Created})
-		}
 	}
 	return nil
+}
+
+// createNamespaces creates in c the namespaces addCreatedNamespaces added
+// for it, all at once, and reports them in order.
+func (e *Engine) createNamespaces(ctx context.Context, c *clusterset.Cluster, missing []string) ([]apply.Result, error) {
+	errs := make([]error, len(missing))
+	if e.DryRun != cmdutil.DryRunClient {
+		var wg sync.WaitGroup
+		for n, name := range missing {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{reconcile.ManagedByLabel: reconcile.FieldManager}}}
+				_, err := c.Kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: reconcile.FieldManager})
+				if err != nil && !apierrors.IsAlreadyExists(err) {
+					errs[n] = c.Errorf("creating namespace %s: %w", name, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	var results []apply.Result
+	for n, name := range missing {
+		if errs[n] == nil {
+			results = append(results, apply.Result{Cluster: c.Context, Kind: "Namespace", Name: name, Action: apply.Created})
+		}
+	}
+	return results, errors.Join(errs...)
 }
 
 func (e *Engine) skipped(plan reconcile.Plan) []Skipped {
@@ -349,35 +492,38 @@ func splitServices(changes []reconcile.Change) (services, rest []reconcile.Chang
 	return services, rest
 }
 
-// fillIn puts the derived Services as the API servers returned them into
-// the snapshot, when a ClusterSetIP import still lacks its IPs and one of
-// them has them now; it reports whether the plan must be computed again.
-func fillIn(plan reconcile.Plan, applied []apply.Applied, snap *reconcile.Snapshot) bool {
-	byCluster := map[string]*reconcile.Consumer{}
+// fillIn puts consumer clusterID's derived Services as its API server
+// returned them (applied) into the snapshot, when a ClusterSetIP import
+// still lacks its IPs and one of them has them now; it reports whether the
+// plan must be computed again.
+func fillIn(plan reconcile.Plan, clusterID string, applied []*unstructured.Unstructured, snap *reconcile.Snapshot) bool {
+	cp := plan.Consumer(clusterID)
+	var con *reconcile.Consumer
 	for i := range snap.Consumers {
-		byCluster[snap.Consumers[i].ClusterID] = &snap.Consumers[i]
+		if snap.Consumers[i].ClusterID == clusterID {
+			con = &snap.Consumers[i]
+		}
+	}
+	if cp == nil || con == nil {
+		return false
 	}
 	again := false
-	for _, cp := range plan.Consumers {
-		con := byCluster[cp.Cluster]
-		for _, im := range cp.Imports {
-			if im.Spec.Type != mcsv1beta1.ClusterSetIP || len(im.Spec.IPs) > 0 {
+	for _, im := range cp.Imports {
+		if im.Spec.Type != mcsv1beta1.ClusterSetIP || len(im.Spec.IPs) > 0 {
+			continue
+		}
+		derived := im.Annotations[reconcile.DerivedServiceAnnotation]
+		for _, u := range applied {
+			if u.GetKind() != "Service" || u.GetNamespace() != im.Namespace || u.GetName() != derived {
 				continue
 			}
-			derived := im.Annotations[reconcile.DerivedServiceAnnotation]
-			for _, a := range applied {
-				u := a.Object
-				if a.ClusterID != cp.Cluster || u.GetKind() != "Service" || u.GetNamespace() != im.Namespace || u.GetName() != derived {
-					continue
-				}
-				var svc corev1.Service
-				if err := apply.FromUnstructured(u, &svc); err != nil || svc.Spec.ClusterIP == "" {
-					continue
-				}
-				con.Services = slices.DeleteFunc(con.Services, func(s corev1.Service) bool { return s.Namespace == svc.Namespace && s.Name == svc.Name })
-				con.Services = append(con.Services, svc)
-				again = true
+			var svc corev1.Service
+			if err := apply.FromUnstructured(u, &svc); err != nil || svc.Spec.ClusterIP == "" {
+				continue
 			}
+			con.Services = slices.DeleteFunc(con.Services, func(s corev1.Service) bool { return s.Namespace == svc.Namespace && s.Name == svc.Name })
+			con.Services = append(con.Services, svc)
+			again = true
 		}
 	}
 	return again

@@ -1,13 +1,15 @@
 // Package snapshot reads what the reconcile library needs from real
 // clusters: per source its ServiceExports, Services and EndpointSlices, per
 // consumer its namespaces, ServiceImports, Services and the EndpointSlices
-// that may be ours, each with one list request per kind.
+// that may be ours, each with one list request per kind, the requests of
+// one read in flight together.
 package snapshot
 
 import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -76,17 +78,14 @@ func (Live) ReadConsumer(ctx context.Context, c *clusterset.Cluster, scope Scope
 }
 
 // ReadSource lists a source cluster's exports, Services and EndpointSlices
-// in scope.
+// in scope, with the three lists in flight together: one round trip (two
+// when the MCS version is not in the discovery cache yet).
 func ReadSource(ctx context.Context, c *clusterset.Cluster, scope Scope) (reconcile.Source, error) {
-	exports, err := listExports(ctx, c, scope)
-	if err != nil || len(exports) == 0 {
-		return reconcile.Source{ClusterID: c.ID}, err
-	}
-	services, slices, err := listServicesAndSlices(ctx, c, scope)
+	l, err := list(ctx, c, scope)
 	if err != nil {
 		return reconcile.Source{ClusterID: c.ID}, err
 	}
-	return BuildSource(c.ID, exports, services, slices, scope), nil
+	return BuildSource(c.ID, l.Exports, l.Services, l.Slices, scope), nil
 }
 
 // Listing is what a cluster holds in a namespace for exporting: every
@@ -102,16 +101,42 @@ type Listing struct {
 // per kind, for a caller that needs the Services nobody exports too (resolve
 // tells "not exported" from "no such Service").
 func List(ctx context.Context, c *clusterset.Cluster, ns string) (Listing, error) {
-	scope := Scope{Namespace: ns}
-	exports, err := listExports(ctx, c, scope)
-	if err != nil {
-		return Listing{}, err
+	return list(ctx, c, Scope{Namespace: ns})
+}
+
+func list(ctx context.Context, c *clusterset.Cluster, scope Scope) (Listing, error) {
+	var l Listing
+	err := together(
+		func() (err error) { l.Exports, err = listExports(ctx, c, scope); return err },
+		func() (err error) { l.Services, err = listServices(ctx, c, scope); return err },
+		func() (err error) {
+			l.Slices, err = listSlices(ctx, c, scope, SourceSliceSelector)
+			return err
+		},
+	)
+	return l, err
+}
+
+// together runs the reads of one cluster at once, so that they cost one
+// round trip, and returns the error of the first (in argument order) that
+// failed.
+func together(reads ...func() error) error {
+	errs := make([]error, len(reads))
+	var wg sync.WaitGroup
+	for i, read := range reads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = read()
+		}()
 	}
-	services, slices, err := listServicesAndSlices(ctx, c, scope)
-	if err != nil {
-		return Listing{}, err
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
-	return Listing{Exports: exports, Services: services, Slices: slices}, nil
+	return nil
 }
 
 // listExports lists and decodes the ServiceExports in scope.
@@ -138,18 +163,20 @@ func listExports(ctx context.Context, c *clusterset.Cluster, scope Scope) ([]mcs
 	return exports, nil
 }
 
-// listServicesAndSlices lists the Services and the cluster's own
-// EndpointSlices of scope's namespace.
-func listServicesAndSlices(ctx context.Context, c *clusterset.Cluster, scope Scope) ([]corev1.Service, []discoveryv1.EndpointSlice, error) {
-	services, err := c.Kube.CoreV1().Services(scope.Namespace).List(ctx, metav1.ListOptions{})
+func listServices(ctx context.Context, c *clusterset.Cluster, scope Scope) ([]corev1.Service, error) {
+	list, err := c.Kube.CoreV1().Services(scope.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, nil, c.Errorf("listing Services%s: %w", where(scope), err)
+		return nil, c.Errorf("listing Services%s: %w", where(scope), err)
 	}
-	slices, err := c.Kube.DiscoveryV1().EndpointSlices(scope.Namespace).List(ctx, metav1.ListOptions{LabelSelector: SourceSliceSelector})
+	return list.Items, nil
+}
+
+func listSlices(ctx context.Context, c *clusterset.Cluster, scope Scope, selector string) ([]discoveryv1.EndpointSlice, error) {
+	list, err := c.Kube.DiscoveryV1().EndpointSlices(scope.Namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
-		return nil, nil, c.Errorf("listing EndpointSlices%s: %w", where(scope), err)
+		return nil, c.Errorf("listing EndpointSlices%s: %w", where(scope), err)
 	}
-	return services.Items, slices.Items, nil
+	return list.Items, nil
 }
 
 // SourceSliceSelector selects a source's own EndpointSlices: those of a
@@ -187,52 +214,77 @@ func BuildSource(clusterID string, exports []mcsv1beta1.ServiceExport, services 
 // any that could stand in the way of ours).
 func ReadConsumer(ctx context.Context, c *clusterset.Cluster, scope Scope) (reconcile.Consumer, error) {
 	var namespaces []string
+	var imports []mcsv1beta1.ServiceImport
+	var services []corev1.Service
+	var slicesList []discoveryv1.EndpointSlice
+	nsErr := make(chan error, 1)
+	// The four reads at once: one round trip (two when the MCS version is
+	// not in the discovery cache yet).
+	err := together(
+		func() (err error) {
+			namespaces, err = readNamespaces(ctx, c, scope)
+			nsErr <- err
+			return err
+		},
+		func() (err error) { imports, err = listImports(ctx, c, scope); return err },
+		func() (err error) { services, err = listServices(ctx, c, scope); return err },
+		func() (err error) {
+			slicesList, err = listSlices(ctx, c, scope, ConsumerSliceSelector)
+			return err
+		},
+	)
+	if <-nsErr == nil && len(namespaces) == 0 {
+		// Nothing can be imported here; what the other lists said (the
+		// MCS API not installed, say) does not matter.
+		return reconcile.Consumer{ClusterID: c.ID}, nil
+	}
+	if err != nil {
+		return reconcile.Consumer{ClusterID: c.ID}, err
+	}
+	return BuildConsumer(c.ID, namespaces, imports, services, slicesList, scope), nil
+}
+
+func readNamespaces(ctx context.Context, c *clusterset.Cluster, scope Scope) ([]string, error) {
 	if scope.Namespace != "" {
 		_, err := c.Kube.CoreV1().Namespaces().Get(ctx, scope.Namespace, metav1.GetOptions{})
 		switch {
 		case err == nil:
-			namespaces = []string{scope.Namespace}
+			return []string{scope.Namespace}, nil
 		case apierrors.IsNotFound(err):
+			return nil, nil
 		default:
-			return reconcile.Consumer{ClusterID: c.ID}, c.Errorf("reading namespace %s: %w", scope.Namespace, err)
-		}
-	} else {
-		list, err := c.Kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return reconcile.Consumer{ClusterID: c.ID}, c.Errorf("listing namespaces: %w", err)
-		}
-		for _, ns := range list.Items {
-			namespaces = append(namespaces, ns.Name)
+			return nil, c.Errorf("reading namespace %s: %w", scope.Namespace, err)
 		}
 	}
-	if len(namespaces) == 0 {
-		return reconcile.Consumer{ClusterID: c.ID}, nil
+	list, err := c.Kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, c.Errorf("listing namespaces: %w", err)
 	}
+	var namespaces []string
+	for _, ns := range list.Items {
+		namespaces = append(namespaces, ns.Name)
+	}
+	return namespaces, nil
+}
+
+func listImports(ctx context.Context, c *clusterset.Cluster, scope Scope) ([]mcsv1beta1.ServiceImport, error) {
 	gvr, err := c.MCSResource(clusterset.ServiceImports)
 	if err != nil {
-		return reconcile.Consumer{ClusterID: c.ID}, err
+		return nil, err
 	}
 	list, err := c.Dynamic.Resource(gvr).Namespace(scope.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return reconcile.Consumer{ClusterID: c.ID}, c.Errorf("listing ServiceImports%s: %w", where(scope), err)
+		return nil, c.Errorf("listing ServiceImports%s: %w", where(scope), err)
 	}
 	var imports []mcsv1beta1.ServiceImport
 	for i := range list.Items {
 		var si mcsv1beta1.ServiceImport
 		if err := apply.FromUnstructured(&list.Items[i], &si); err != nil {
-			return reconcile.Consumer{ClusterID: c.ID}, c.Errorf("decoding ServiceImport %s/%s: %w", list.Items[i].GetNamespace(), list.Items[i].GetName(), err)
+			return nil, c.Errorf("decoding ServiceImport %s/%s: %w", list.Items[i].GetNamespace(), list.Items[i].GetName(), err)
 		}
 		imports = append(imports, si)
 	}
-	services, err := c.Kube.CoreV1().Services(scope.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return reconcile.Consumer{ClusterID: c.ID}, c.Errorf("listing Services%s: %w", where(scope), err)
-	}
-	slicesList, err := c.Kube.DiscoveryV1().EndpointSlices(scope.Namespace).List(ctx, metav1.ListOptions{LabelSelector: ConsumerSliceSelector})
-	if err != nil {
-		return reconcile.Consumer{ClusterID: c.ID}, c.Errorf("listing EndpointSlices%s: %w", where(scope), err)
-	}
-	return BuildConsumer(c.ID, namespaces, imports, services.Items, slicesList.Items, scope), nil
+	return imports, nil
 }
 
 // ConsumerSliceSelector leaves out the slices of the cluster's own

@@ -291,13 +291,15 @@ func TestListKeepsUnexportedServices(t *testing.T) {
 	check(t, "lists", listActions(f), want)
 }
 
-func TestReadSourceWithoutExportsListsOnlyExports(t *testing.T) {
+// The three lists go out together (one round trip), so a cluster that
+// exports nothing is listed in full too, and keeps nothing of it.
+func TestReadSourceWithoutExportsKeepsNothing(t *testing.T) {
 	f := clustersettest.New("c1", clustersettest.Service("shop", "web", false))
 	src, err := snapshot.ReadSource(context.Background(), f.Cluster, snapshot.Scope{})
-	if err != nil || len(src.Exports)+len(src.Services) != 0 {
+	if err != nil || len(src.Exports)+len(src.Services)+len(src.EndpointSlices) != 0 {
 		t.Fatalf("ReadSource = %+v, %v", src, err)
 	}
-	check(t, "lists", listActions(f), []string{"serviceexports?"})
+	check(t, "lists", listActions(f), []string{"endpointslices?" + selector(t, snapshot.SourceSliceSelector), "serviceexports?", "services?"})
 }
 
 func TestReadSourceWithoutMCSAPI(t *testing.T) {
@@ -336,12 +338,19 @@ func TestReadConsumer(t *testing.T) {
 		check(t, "namespaces", con.Namespaces, []string{"other", "shop"})
 		check(t, "lists", listActions(f), []string{"endpointslices?" + selector(t, snapshot.ConsumerSliceSelector), "namespaces?", "serviceimports?", "services?"})
 	})
-	t.Run("namespace missing: nothing more is read", func(t *testing.T) {
+	t.Run("namespace missing: nothing is kept", func(t *testing.T) {
 		f := clustersettest.New("c2", objects...)
 		con, err := snapshot.ReadConsumer(context.Background(), f.Cluster, snapshot.Scope{Namespace: "missing"})
 		if err != nil || len(con.Namespaces)+len(con.Imports)+len(con.Services)+len(con.EndpointSlices) != 0 {
 			t.Fatalf("ReadConsumer = %+v, %v; want an empty consumer", con, err)
 		}
-		check(t, "lists", listActions(f), nil)
+	})
+	t.Run("namespace missing, MCS API missing: not an error", func(t *testing.T) {
+		f := clustersettest.New("c2", objects...)
+		f.ServeMCS()
+		con, err := snapshot.ReadConsumer(context.Background(), f.Cluster, snapshot.Scope{Namespace: "missing"})
+		if err != nil || len(con.Namespaces) != 0 {
+			t.Fatalf("ReadConsumer = %+v, %v; want an empty consumer", con, err)
+		}
 	})
 }
