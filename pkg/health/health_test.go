@@ -253,9 +253,11 @@ func TestEachBreakageFailsItsCheck(t *testing.T) {
 			}
 		}, Options{Pre: true}, CategoryCRDs, "CRDs installed", "cluster2", Fail, []string{"not installed: " + crds.ServiceImportCRDName, "kubectl mcs crds install --context cluster2"}},
 		{"duplicate cluster id", func(t *testing.T, _, c2 *clustersettest.Fake) {
+			c2.ServeClusterProperty("v1beta1")
 			c2.Add(clusterProperty("cluster1"))
-		}, shop, CategoryIDs, "cluster id", "cluster2", Fail, []string{`id "cluster1" (from ClusterProperty cluster.clusterset.k8s.io) is also the id of cluster1`, "kubectl patch clusterproperty.about.k8s.io cluster.clusterset.k8s.io"}},
+		}, shop, CategoryIDs, "cluster id", "cluster2", Fail, []string{`id "cluster1" (from ClusterProperty cluster.clusterset.k8s.io (about.k8s.io/v1beta1)) is also the id of cluster1`, "kubectl patch clusterproperty.about.k8s.io cluster.clusterset.k8s.io"}},
 		{"invalid cluster id", func(t *testing.T, _, c2 *clustersettest.Fake) {
+			c2.ServeClusterProperty("v1beta1")
 			c2.Add(clusterProperty("Not_A_Label"))
 		}, shop, CategoryIDs, "cluster id", "cluster2", Fail, []string{"not a valid DNS label"}},
 		{"missing namespace", func(t *testing.T, _, c2 *clustersettest.Fake) {
@@ -368,7 +370,7 @@ func mustManifests(t *testing.T) []*unstructured.Unstructured {
 
 func clusterProperty(value string) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": clusterset.ClusterPropertyGroup + "/v1alpha1", "kind": "ClusterProperty",
+		"apiVersion": clusterset.ClusterPropertyGroup + "/v1beta1", "kind": "ClusterProperty",
 		"metadata": map[string]any{"name": clusterset.ClusterIDProperty},
 		"spec":     map[string]any{"value": value},
 	}}

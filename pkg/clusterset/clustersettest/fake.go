@@ -123,6 +123,11 @@ func (f *Fake) ServeClusterProperty(versions ...string) {
 }
 
 func (f *Fake) serve() {
+	if f.Cluster != nil {
+		// What the cluster serves changed: its discovery cache forgets,
+		// as a CRD install makes client-go's cache refresh.
+		f.Cluster.Discovery.Invalidate()
+	}
 	f.Discovery.Resources = []*metav1.APIResourceList{CoreResources}
 	for _, v := range f.mcsVersions {
 		f.Discovery.Resources = append(f.Discovery.Resources, &metav1.APIResourceList{
