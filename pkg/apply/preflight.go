@@ -13,11 +13,19 @@ import (
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
 )
 
-// Preflight checks that the user may make every write of the plan, in every
-// cluster it names, before the first one is sent. A client dry run sends
+// Need is a permission a verb needs beside its plan's writes (export's
+// writes of the ServiceExports themselves), asked in the same review.
+type Need struct {
+	ClusterID, Namespace string
+	Permission           clusterset.Permission
+}
+
+// Preflight checks that the user may make every write of the plan, and
+// every permission of also, in every cluster they name, before the first
+// one is sent: one review per cluster and namespace. A client dry run sends
 // nothing and needs no check; a permission found granted once is not asked
 // again by the same executor.
-func (x *Executor) Preflight(ctx context.Context, plan reconcile.Plan) error {
+func (x *Executor) Preflight(ctx context.Context, plan reconcile.Plan, also ...Need) error {
 	if x.DryRun == cmdutil.DryRunClient {
 		return nil
 	}
@@ -57,6 +65,9 @@ func (x *Executor) Preflight(ctx context.Context, plan reconcile.Plan) error {
 		for _, v := range verbs {
 			add(ch.Cluster, ch.Namespace, clusterset.Permission{Verb: v, Group: group, Resource: resource})
 		}
+	}
+	for _, n := range also {
+		add(n.ClusterID, n.Namespace, n.Permission)
 	}
 	x.mu.Unlock()
 	// Every cluster at once (its namespaces at once too, in

@@ -59,7 +59,7 @@ func NewCmdCheck(loader *clusterset.Loader, streams genericiooptions.IOStreams) 
 		Example: templates.Examples(`
 			kubectl mcs check --pre --clusters cluster1,cluster2
 			kubectl mcs check -A --clusters cluster1,cluster2
-			kubectl mcs check -n provider-ns --dns-server 10.96.0.10:53 -o json`),
+			kubectl mcs check -n provider-ns --clusters cluster1,cluster2 -o json`),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.clustersGiven = cmd.Flags().Changed("clusters")

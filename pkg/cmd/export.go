@@ -165,14 +165,12 @@ func (o *ExportOptions) Run(ctx context.Context) error {
 	// every write before the first one.
 	changed := slices.ContainsFunc(plans, func(p exportPlan) bool { return p.action != apply.Unchanged })
 	executor := &apply.Executor{Clusters: map[string]*clusterset.Cluster{c.ID: c}, DryRun: o.write.DryRun, MaxInFlight: o.write.MaxWritesInFlight}
-	if changed && o.write.DryRun != cmdutil.DryRunClient {
-		if err := c.CheckPermissions(ctx, map[string][]clusterset.Permission{o.namespace: {
-			{Verb: "create", Group: gvr.Group, Resource: gvr.Resource},
-			{Verb: "patch", Group: gvr.Group, Resource: gvr.Resource},
-		}}); err != nil {
-			return err
-		}
-		if err := executor.Preflight(ctx, statusPlan(c, plans)); err != nil {
+	if changed {
+		// The exports' own writes and their status, in one review.
+		if err := executor.Preflight(ctx, statusPlan(c, plans),
+			apply.Need{ClusterID: c.ID, Namespace: o.namespace, Permission: clusterset.Permission{Verb: "create", Group: gvr.Group, Resource: gvr.Resource}},
+			apply.Need{ClusterID: c.ID, Namespace: o.namespace, Permission: clusterset.Permission{Verb: "patch", Group: gvr.Group, Resource: gvr.Resource}},
+		); err != nil {
 			return err
 		}
 	}

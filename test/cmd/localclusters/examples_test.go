@@ -122,9 +122,9 @@ func shellWords(line string) []string {
 // --help, read from the command tree (a new example is tested as soon as
 // it is written), against two local clusters set up as `make demo-up` sets
 // them up (contexts cluster1 and cluster2, the seed's MySQL in provider-ns
-// of cluster1), once mysql is exported and synced and cluster2's CoreDNS
-// Corefile (a ConfigMap, as the demo keeps it) is patched, as after the
-// quick start. Each must exit 0; a --watch example must still be running
+// of cluster1), once mysql is exported and synced and both clusters'
+// CoreDNS Corefiles (ConfigMaps, as the demo keeps them) are patched, as
+// after the quick start. Each must exit 0; a --watch example must still be running
 // after a few seconds and stop cleanly on SIGINT. unexport runs last.
 func TestHelpExamplesRun(t *testing.T) {
 	needServers(t)
@@ -158,6 +158,9 @@ func TestHelpExamplesRun(t *testing.T) {
 		{"export", "mysql", "-n", "provider-ns", "--context", provider.Name},
 		{"sync", "-A", "--clusters", provider.Name + "," + consumer.Name, "--create-namespace"},
 		{"dns", "--patch", "--vendor-form", "--context", consumer.Name},
+		// Both clusters import (sync), so both serve clusterset.local, as
+		// check's examples expect of a clusterset set up in full.
+		{"dns", "--patch", "--vendor-form", "--context", provider.Name},
 	} {
 		if out, err := runPlugin(ctx, plugin, env, args); err != nil {
 			t.Fatalf("setting up: kubectl mcs %s: %v\n%s", strings.Join(args, " "), err, out)
