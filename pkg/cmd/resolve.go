@@ -191,4 +191,3 @@ func printResolveReport(out io.Writer, r resolve.Report, live bool) error {
 	}
 	return nil
 }
-

@@ -26,12 +26,12 @@ import (
 
 // Report is what resolve prints (as a table, or -o json|yaml).
 type Report struct {
-	Consumer string         `json:"consumer"`
-	Target   string         `json:"target"`
-	DNSSetup DNSSetup       `json:"dnsSetup"`
-	Names    []Name `json:"names"`
-	Notes    []string       `json:"notes,omitempty"`
-	Broken   *BrokenLink    `json:"brokenLink,omitempty"`
+	Consumer string      `json:"consumer"`
+	Target   string      `json:"target"`
+	DNSSetup DNSSetup    `json:"dnsSetup"`
+	Names    []Name      `json:"names"`
+	Notes    []string    `json:"notes,omitempty"`
+	Broken   *BrokenLink `json:"brokenLink,omitempty"`
 }
 
 // DNSSetup is what the consumer's CoreDNS serves, from its Corefile.
