@@ -13,6 +13,8 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/dns"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/report/resolve"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/report/status"
 )
 
 // statusOutputs are the -o values of outputs.txt: kubectl's template
@@ -55,7 +57,7 @@ func TestStatusOutputsGolden(t *testing.T) {
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			states, now := loadStatusCase(t, filepath.Join(dir, "input.yaml"))
-			report := buildStatus(states, now)
+			report := status.Build(states, now)
 			var got bytes.Buffer
 			for _, o := range statusOutputs {
 				r := outputCommand(t, []string{"wide", "dot", "mermaid"}, true, "-o", o)
@@ -92,22 +94,22 @@ func TestResolveOutputsGolden(t *testing.T) {
 	golden(t, filepath.Join(dir, "resolve-outputs.txt"), got.Bytes())
 }
 
-func seedResolveReport(t *testing.T, dir, target string) ResolveReport {
+func seedResolveReport(t *testing.T, dir, target string) resolve.Report {
 	t.Helper()
 	states, _ := loadStatusCase(t, filepath.Join(dir, "input.yaml"))
-	setup := DNSSetup{Known: true, Source: "ConfigMap kube-system/coredns", ClusterSet: true}
+	setup := resolve.DNSSetup{Known: true, Source: "ConfigMap kube-system/coredns", ClusterSet: true}
 	var state dns.State
 	for _, st := range states {
-		if st.cluster.Context == "cluster2" {
-			state = dns.State{ClusterID: "cluster2", Imports: st.consumer.Imports, Services: st.consumer.Services, EndpointSlices: st.consumer.EndpointSlices}
+		if st.Cluster.Context == "cluster2" {
+			state = dns.State{ClusterID: "cluster2", Imports: st.Consumer.Imports, Services: st.Consumer.Services, EndpointSlices: st.Consumer.EndpointSlices}
 		}
 	}
 	tgt, err := dns.ParseTarget(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	report := ResolveReport{Consumer: "cluster2", Target: target, DNSSetup: setup}
-	report.Names, report.Notes = answerTarget(state, setup, tgt, "provider-ns")
+	report := resolve.Report{Consumer: "cluster2", Target: target, DNSSetup: setup}
+	report.Names, report.Notes = resolve.Answers(state, setup, tgt, "provider-ns")
 	return report
 }
 
@@ -121,7 +123,7 @@ func seedResolveReport(t *testing.T, dir, target string) ResolveReport {
 func TestTemplatesFollowKubectl(t *testing.T) {
 	dir := filepath.Join("testdata", "status", "seed")
 	states, now := loadStatusCase(t, filepath.Join(dir, "input.yaml"))
-	report := buildStatus(states, now)
+	report := status.Build(states, now)
 
 	var js bytes.Buffer
 	if err := outputCommand(t, nil, true, "-o", "json").printReport(&js, report); err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/dns"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/report/resolve"
 )
 
 // TestResolveGolden renders resolve's answers (table and json) from the
@@ -22,23 +23,23 @@ func TestResolveGolden(t *testing.T) {
 		{"two-sources", "cluster2", "shop", "web", "resolve-web"},
 		{"two-sources", "cluster2", "", "_http._tcp.web.shop.svc.clusterset.local", "resolve-srv"},
 	}
-	setup := DNSSetup{Known: true, Source: "ConfigMap kube-system/coredns", ClusterSet: true}
+	setup := resolve.DNSSetup{Known: true, Source: "ConfigMap kube-system/coredns", ClusterSet: true}
 	for _, tc := range cases {
 		t.Run(tc.golden, func(t *testing.T) {
 			dir := filepath.Join("testdata", "status", tc.status)
 			states, _ := loadStatusCase(t, filepath.Join(dir, "input.yaml"))
 			var state dns.State
 			for _, st := range states {
-				if st.cluster.Context == tc.consumer {
-					state = dns.State{ClusterID: tc.consumer, Imports: st.consumer.Imports, Services: st.consumer.Services, EndpointSlices: st.consumer.EndpointSlices}
+				if st.Cluster.Context == tc.consumer {
+					state = dns.State{ClusterID: tc.consumer, Imports: st.Consumer.Imports, Services: st.Consumer.Services, EndpointSlices: st.Consumer.EndpointSlices}
 				}
 			}
 			target, err := dns.ParseTarget(tc.target)
 			if err != nil {
 				t.Fatal(err)
 			}
-			report := ResolveReport{Consumer: tc.consumer, Target: tc.target, DNSSetup: setup}
-			report.Names, report.Notes = answerTarget(state, setup, target, tc.namespace)
+			report := resolve.Report{Consumer: tc.consumer, Target: tc.target, DNSSetup: setup}
+			report.Names, report.Notes = resolve.Answers(state, setup, target, tc.namespace)
 			if len(report.Names) == 0 {
 				t.Fatalf("no names for %s", tc.target)
 			}

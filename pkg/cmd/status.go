@@ -4,18 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/kubectl/pkg/util/templates"
-	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
-	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/report/status"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
 )
 
@@ -84,14 +81,6 @@ func (o *StatusOptions) Validate() error {
 	return checkNamespaceScope(o.Loader, o.AllNamespaces)
 }
 
-// clusterState is what status read from one cluster.
-type clusterState struct {
-	cluster  *clusterset.Cluster
-	source   reconcile.Source
-	consumer reconcile.Consumer
-	err      error
-}
-
 // Run reads every cluster in parallel and prints the table.
 func (o *StatusOptions) Run(ctx context.Context) error {
 	contexts, origin, err := clustersetContexts(o.Loader, o.Clusters, o.clustersGiven, o.getenv)
@@ -111,9 +100,9 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		}
 		scope.Namespace = ns
 	}
-	scope.Services = o.servicesOfDerived(ctx, scope.Namespace)
-	states := o.read(ctx, contexts, scope)
-	report := buildStatus(states, o.now())
+	scope.Services = status.ServicesOfDerived(ctx, o.Loader, o.Services, scope.Namespace)
+	states := status.Read(ctx, o.Loader, contexts, scope)
+	report := status.Build(states, o.now())
 	var failed []string
 	for _, cr := range report.Clusters {
 		if cr.Error != "" {
@@ -122,11 +111,11 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	}
 	switch format := o.output.format(); {
 	case format == "dot":
-		if err := printStatusDot(o.Out, report); err != nil {
+		if err := status.WriteDot(o.Out, report); err != nil {
 			return err
 		}
 	case format == "mermaid":
-		if err := printStatusMermaid(o.Out, report); err != nil {
+		if err := status.WriteMermaid(o.Out, report); err != nil {
 			return err
 		}
 	case format == "name":
@@ -154,84 +143,4 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		return &ExitError{Code: 1}
 	}
 	return nil
-}
-
-// read connects every context and reads it, in parallel; contexts that are
-// the same API server are read once, and a failure stays with its cluster.
-func (o *StatusOptions) read(ctx context.Context, contexts []string, scope snapshot.Scope) []*clusterState {
-	var states []*clusterState
-	var clusters []*clusterset.Cluster
-	for _, m := range o.Loader.ConnectEach(ctx, contexts) {
-		switch {
-		case m.Err != nil:
-			states = append(states, &clusterState{cluster: &clusterset.Cluster{Context: m.Context}, err: m.Err})
-		case !slices.Contains(clusters, m.Cluster):
-			states = append(states, &clusterState{cluster: m.Cluster})
-			clusters = append(clusters, m.Cluster)
-		}
-	}
-	errs := clusterset.ForEach(ctx, clusters, func(ctx context.Context, c *clusterset.Cluster) error {
-		st := states[slices.IndexFunc(states, func(s *clusterState) bool { return s.cluster == c })]
-		// Both reads at once: one round trip for the cluster.
-		var srcErr error
-		read := make(chan struct{})
-		go func() {
-			defer close(read)
-			st.source, srcErr = snapshot.ReadSource(ctx, c, scope)
-		}()
-		var err error
-		st.consumer, err = snapshot.ReadConsumer(ctx, c, scope)
-		<-read
-		if srcErr != nil {
-			return srcErr
-		}
-		return err
-	})
-	for i, c := range clusters {
-		if errs[i] != nil {
-			states[slices.IndexFunc(states, func(s *clusterState) bool { return s.cluster == c })].err = errs[i]
-		}
-	}
-	// Two reachable clusters with one id would be indistinguishable in DNS.
-	byID := map[string]*clusterState{}
-	for _, st := range states {
-		if st.err != nil || st.cluster.ID == "" {
-			continue
-		}
-		if prev, ok := byID[st.cluster.ID]; ok {
-			st.err = clusterset.IDCollision(prev.cluster, st.cluster)
-			continue
-		}
-		byID[st.cluster.ID] = st
-	}
-	return states
-}
-
-// servicesOfDerived maps a named derived Service (amcs-mysql, as a k9s
-// shortcut passes from the Services view of a consumer) to the service it
-// carries, through its multicluster.kubernetes.io/service-name label in the
-// current context; other names, and any name that cannot be looked up, stay
-// as given. Only names with the derived prefix cost a request.
-func (o *StatusOptions) servicesOfDerived(ctx context.Context, namespace string) []string {
-	out := slices.Clone(o.Services)
-	var c *clusterset.Cluster
-	for i, name := range out {
-		if !strings.HasPrefix(name, reconcile.DerivedServiceName("")) || namespace == "" {
-			continue
-		}
-		if c == nil {
-			current, err := o.Loader.CurrentContext()
-			if err != nil {
-				return out
-			}
-			if c, err = o.Loader.Connect(current); err != nil {
-				return out
-			}
-		}
-		svc, err := c.Kube.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
-		if err == nil && svc.Labels[mcsv1beta1.LabelServiceName] != "" {
-			out[i] = svc.Labels[mcsv1beta1.LabelServiceName]
-		}
-	}
-	return out
 }

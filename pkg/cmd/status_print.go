@@ -11,10 +11,11 @@ import (
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/printers"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/report/status"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
 )
 
-func printStatusTable(out io.Writer, report StatusReport, wide bool, scope snapshot.Scope, now time.Time) error {
+func printStatusTable(out io.Writer, report status.Report, wide bool, scope snapshot.Scope, now time.Time) error {
 	if len(report.Services) == 0 {
 		where := "in namespace " + scope.Namespace
 		if scope.Namespace == "" {
@@ -82,7 +83,7 @@ func orDash(s string) string {
 // row's ServiceExport where a cluster exports the service, else (an import
 // whose exports are gone) its ServiceImport. Only the kind's group, the
 // name and the namespace are set: -o name prints kind.group/name.
-func statusObjects(report StatusReport) []*unstructured.Unstructured {
+func statusObjects(report status.Report) []*unstructured.Unstructured {
 	var objs []*unstructured.Unstructured
 	for _, s := range report.Services {
 		kind := mcsv1beta1.ServiceExportKindName

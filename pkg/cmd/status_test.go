@@ -19,6 +19,7 @@ import (
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/report/status"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
 )
 
@@ -56,7 +57,7 @@ func TestStatusGolden(t *testing.T) {
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			states, now := loadStatusCase(t, filepath.Join(dir, "input.yaml"))
-			report := buildStatus(states, now)
+			report := status.Build(states, now)
 			var table, wide, js bytes.Buffer
 			scope := snapshot.Scope{}
 			if err := printStatusTable(&table, report, false, scope, now); err != nil {
@@ -72,10 +73,10 @@ func TestStatusGolden(t *testing.T) {
 			golden(t, filepath.Join(dir, "wide.txt"), wide.Bytes())
 			golden(t, filepath.Join(dir, "status.json"), js.Bytes())
 			var dot, mermaid bytes.Buffer
-			if err := printStatusDot(&dot, report); err != nil {
+			if err := status.WriteDot(&dot, report); err != nil {
 				t.Fatal(err)
 			}
-			if err := printStatusMermaid(&mermaid, report); err != nil {
+			if err := status.WriteMermaid(&mermaid, report); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, filepath.Join(dir, "status.dot"), dot.Bytes())
@@ -83,7 +84,7 @@ func TestStatusGolden(t *testing.T) {
 			checkDot(t, dot.Bytes())
 			// Same input, same bytes.
 			var again bytes.Buffer
-			if err := printStatusTable(&again, buildStatus(states, now), false, scope, now); err != nil || again.String() != table.String() {
+			if err := printStatusTable(&again, status.Build(states, now), false, scope, now); err != nil || again.String() != table.String() {
 				t.Errorf("status is not deterministic (err %v)", err)
 			}
 		})
@@ -134,7 +135,7 @@ func golden(t *testing.T, path string, got []byte) {
 	}
 }
 
-func loadStatusCase(t *testing.T, path string) ([]*clusterState, time.Time) {
+func loadStatusCase(t *testing.T, path string) ([]*status.ClusterState, time.Time) {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -144,14 +145,14 @@ func loadStatusCase(t *testing.T, path string) ([]*clusterState, time.Time) {
 	if err := yaml.UnmarshalStrict(raw, &in); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	byContext := map[string]*clusterState{}
-	var states []*clusterState
+	byContext := map[string]*status.ClusterState{}
+	var states []*status.ClusterState
 	for _, c := range in.Clusters {
-		st := &clusterState{cluster: &clusterset.Cluster{Context: c.Context, ID: c.Context}}
-		st.source.ClusterID, st.consumer.ClusterID = c.Context, c.Context
-		st.consumer.Namespaces = c.Namespaces
+		st := &status.ClusterState{Cluster: &clusterset.Cluster{Context: c.Context, ID: c.Context}}
+		st.Source.ClusterID, st.Consumer.ClusterID = c.Context, c.Context
+		st.Consumer.Namespaces = c.Namespaces
 		if c.Error != "" {
-			st.err = errors.New(c.Error)
+			st.Err = errors.New(c.Error)
 		}
 		for _, obj := range c.Objects {
 			addObject(t, st, obj)
@@ -161,9 +162,9 @@ func loadStatusCase(t *testing.T, path string) ([]*clusterState, time.Time) {
 	}
 	for _, imp := range in.Imports {
 		consumer := byContext[imp.Into]
-		snap := reconcile.Snapshot{Now: imp.At, Consumers: []reconcile.Consumer{consumer.consumer}}
+		snap := reconcile.Snapshot{Now: imp.At, Consumers: []reconcile.Consumer{consumer.Consumer}}
 		for _, from := range imp.From {
-			snap.Sources = append(snap.Sources, byContext[from].source)
+			snap.Sources = append(snap.Sources, byContext[from].Source)
 		}
 		plan := reconcile.Reconcile(snap)
 		if len(plan.Problems) > 0 {
@@ -173,12 +174,12 @@ func loadStatusCase(t *testing.T, path string) ([]*clusterState, time.Time) {
 		// The consumer allocates the derived Service's cluster IP; the
 		// import's second pass copies it into the ServiceImport, as the
 		// import verb does.
-		for i := range consumer.consumer.Services {
-			if svc := &consumer.consumer.Services[i]; svc.Spec.ClusterIP == "" {
+		for i := range consumer.Consumer.Services {
+			if svc := &consumer.Consumer.Services[i]; svc.Spec.ClusterIP == "" {
 				svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "198.19.16.10", []string{"198.19.16.10"}
 			}
 		}
-		snap.Consumers = []reconcile.Consumer{consumer.consumer}
+		snap.Consumers = []reconcile.Consumer{consumer.Consumer}
 		applyPlan(consumer, byContext, reconcile.Reconcile(snap), imp.At)
 	}
 	for _, after := range in.After {
@@ -191,7 +192,7 @@ func loadStatusCase(t *testing.T, path string) ([]*clusterState, time.Time) {
 
 // addObject adds a source object to a cluster, replacing one of the same
 // kind and name.
-func addObject(t *testing.T, st *clusterState, raw json.RawMessage) {
+func addObject(t *testing.T, st *status.ClusterState, raw json.RawMessage) {
 	t.Helper()
 	var meta struct {
 		Kind string `json:"kind"`
@@ -203,15 +204,15 @@ func addObject(t *testing.T, st *clusterState, raw json.RawMessage) {
 	case "ServiceExport":
 		var o mcsv1beta1.ServiceExport
 		mustUnmarshal(t, raw, &o)
-		st.source.Exports = replace(st.source.Exports, o, func(a mcsv1beta1.ServiceExport) string { return a.Namespace + "/" + a.Name })
+		st.Source.Exports = replace(st.Source.Exports, o, func(a mcsv1beta1.ServiceExport) string { return a.Namespace + "/" + a.Name })
 	case "Service":
 		var o corev1.Service
 		mustUnmarshal(t, raw, &o)
-		st.source.Services = replace(st.source.Services, o, func(a corev1.Service) string { return a.Namespace + "/" + a.Name })
+		st.Source.Services = replace(st.Source.Services, o, func(a corev1.Service) string { return a.Namespace + "/" + a.Name })
 	case "EndpointSlice":
 		var o discoveryv1.EndpointSlice
 		mustUnmarshal(t, raw, &o)
-		st.source.EndpointSlices = replace(st.source.EndpointSlices, o, func(a discoveryv1.EndpointSlice) string { return a.Namespace + "/" + a.Name })
+		st.Source.EndpointSlices = replace(st.Source.EndpointSlices, o, func(a discoveryv1.EndpointSlice) string { return a.Namespace + "/" + a.Name })
 	default:
 		t.Fatalf("status cases hold no %s", meta.Kind)
 	}
@@ -237,22 +238,22 @@ func mustUnmarshal(t *testing.T, raw json.RawMessage, into any) {
 // applyPlan does to the in-memory clusters what the import verb does to
 // real ones: the consumer holds the plan's objects, the exports get their
 // conditions.
-func applyPlan(consumer *clusterState, byContext map[string]*clusterState, plan reconcile.Plan, at metav1.Time) {
-	cp := plan.Consumer(consumer.cluster.ID)
+func applyPlan(consumer *status.ClusterState, byContext map[string]*status.ClusterState, plan reconcile.Plan, at metav1.Time) {
+	cp := plan.Consumer(consumer.Cluster.ID)
 	for _, si := range cp.Imports {
 		si.CreationTimestamp = at
-		consumer.consumer.Imports = replace(consumer.consumer.Imports, si, func(a mcsv1beta1.ServiceImport) string { return a.Namespace + "/" + a.Name })
+		consumer.Consumer.Imports = replace(consumer.Consumer.Imports, si, func(a mcsv1beta1.ServiceImport) string { return a.Namespace + "/" + a.Name })
 	}
 	for _, s := range cp.Services {
-		consumer.consumer.Services = replace(consumer.consumer.Services, s, func(a corev1.Service) string { return a.Namespace + "/" + a.Name })
+		consumer.Consumer.Services = replace(consumer.Consumer.Services, s, func(a corev1.Service) string { return a.Namespace + "/" + a.Name })
 	}
 	for _, s := range cp.EndpointSlices {
-		consumer.consumer.EndpointSlices = replace(consumer.consumer.EndpointSlices, s, func(a discoveryv1.EndpointSlice) string { return a.Namespace + "/" + a.Name })
+		consumer.Consumer.EndpointSlices = replace(consumer.Consumer.EndpointSlices, s, func(a discoveryv1.EndpointSlice) string { return a.Namespace + "/" + a.Name })
 	}
 	for _, es := range plan.ExportStatuses {
 		src := byContext[es.Cluster]
-		for i := range src.source.Exports {
-			e := &src.source.Exports[i]
+		for i := range src.Source.Exports {
+			e := &src.Source.Exports[i]
 			if e.Namespace == es.Namespace && e.Name == es.Name {
 				e.Status.Conditions = es.Conditions
 			}

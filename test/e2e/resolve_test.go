@@ -11,8 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kubectl-mcs/kubectl-mcs/pkg/cmd"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/report/resolve"
 	"github.com/kubectl-mcs/kubectl-mcs/test/fixtures"
 	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
 )
@@ -77,7 +77,7 @@ func TestResolveAndDNSSetup(t *testing.T) {
 	}
 
 	run := kubectlMCS(t, set.Kubeconfig, "resolve", "mysql-0", "-n", ns, "--context", "cluster2", clusters, "--dns-server", coredns.Addr, "-o", "json").mustSucceed(t)
-	var report cmd.ResolveReport
+	var report resolve.Report
 	if err := json.Unmarshal([]byte(run.stdout), &report); err != nil {
 		t.Fatalf("resolve -o json: %v\n%s", err, run.stdout)
 	}

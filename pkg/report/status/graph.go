@@ -1,4 +1,4 @@
-package cmd
+package status
 
 import (
 	"fmt"
@@ -23,7 +23,7 @@ type graphEdge struct {
 
 // graphOf lists the clusters (as the report has them, sorted by context)
 // and the edges, in the report's service order.
-func graphOf(report StatusReport) ([]ClusterReport, []graphEdge) {
+func graphOf(report Report) ([]Cluster, []graphEdge) {
 	byID := map[string]int{}
 	for i, c := range report.Clusters {
 		if c.ID != "" {
@@ -61,7 +61,7 @@ func (e graphEdge) text() string {
 	return t
 }
 
-func clusterLabel(c ClusterReport) string {
+func clusterLabel(c Cluster) string {
 	label := c.Context
 	if c.ID != "" && c.ID != c.Context {
 		label += " (id " + c.ID + ")"
@@ -72,9 +72,9 @@ func clusterLabel(c ClusterReport) string {
 	return label
 }
 
-// printStatusDot writes the picture in Graphviz's language:
+// WriteDot writes the picture in Graphviz's language:
 // `kubectl mcs status -A -o dot | dot -Tsvg > clusterset.svg`.
-func printStatusDot(out io.Writer, report StatusReport) error {
+func WriteDot(out io.Writer, report Report) error {
 	clusters, edges := graphOf(report)
 	var b strings.Builder
 	b.WriteString("digraph clusterset {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n")
@@ -100,9 +100,9 @@ func printStatusDot(out io.Writer, report StatusReport) error {
 	return err
 }
 
-// printStatusMermaid writes the picture as a Mermaid flowchart, which
+// WriteMermaid writes the picture as a Mermaid flowchart, which
 // GitHub and most wikis render inline in a ```mermaid block.
-func printStatusMermaid(out io.Writer, report StatusReport) error {
+func WriteMermaid(out io.Writer, report Report) error {
 	clusters, edges := graphOf(report)
 	var b strings.Builder
 	b.WriteString("flowchart LR\n")

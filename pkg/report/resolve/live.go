@@ -1,7 +1,7 @@
 // The live side of resolve: asking a real DNS server the names the
 // clusterset says should answer, and marking where they disagree.
 
-package cmd
+package resolve
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/dns"
 )
 
-// compareLive asks a real DNS server every name and marks each row.
-func compareLive(ctx context.Context, server string, names []ResolvedName) {
+// CompareLive asks a real DNS server every name and marks each row.
+func CompareLive(ctx context.Context, server string, names []Name) {
 	resolver := dns.ResolverFor(server)
 	// What each name should answer: the served records, when this DNS
 	// serves the form.

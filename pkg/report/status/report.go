@@ -1,4 +1,8 @@
-package cmd
+// Package status is the report of `kubectl mcs status`: every export and
+// import of a clusterset, read through pkg/snapshot, with validity, the
+// import type, namespace sameness and drift decided by pkg/reconcile, and
+// the DNS names from pkg/dns. pkg/cmd only parses flags and prints it.
+package status
 
 import (
 	"fmt"
@@ -17,8 +21,8 @@ import (
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
 )
 
-// ClusterReport is one cluster of the clusterset as status saw it.
-type ClusterReport struct {
+// Cluster is one cluster of the clusterset as status saw it.
+type Cluster struct {
 	Context string `json:"context"`
 	ID      string `json:"id,omitempty"`
 	// IDSource says where the id came from: a ClusterProperty (and the
@@ -27,8 +31,8 @@ type ClusterReport struct {
 	Error    string `json:"error,omitempty"`
 }
 
-// ServiceStatus is one row of the status table.
-type ServiceStatus struct {
+// Service is one row of the status table.
+type Service struct {
 	Namespace  string         `json:"namespace"`
 	Service    string         `json:"service"`
 	Type       string         `json:"type,omitempty"`
@@ -66,10 +70,10 @@ type EndpointCounts struct {
 
 func (e EndpointCounts) String() string { return fmt.Sprintf("%d/%d", e.Ready, e.Total) }
 
-// StatusReport is what -o json|yaml prints.
-type StatusReport struct {
-	Clusters []ClusterReport `json:"clusters"`
-	Services []ServiceStatus `json:"services"`
+// Report is what -o json|yaml prints.
+type Report struct {
+	Clusters []Cluster `json:"clusters"`
+	Services []Service `json:"services"`
 	// MissingNamespaces are the clusters that lack the namespace of a valid
 	// export, so do not import it (namespace sameness).
 	MissingNamespaces []MissingNamespace `json:"missingNamespaces,omitempty"`
@@ -89,40 +93,40 @@ func (k serviceKey) scope() snapshot.Scope {
 	return snapshot.Scope{Namespace: k.namespace, Services: []string{k.name}}
 }
 
-// buildStatus merges what every cluster holds into one row per service,
+// Build merges what every cluster holds into one row per service,
 // and re-runs the reconcile library per import to spot drift.
-func buildStatus(states []*clusterState, now time.Time) StatusReport {
-	report := StatusReport{Clusters: []ClusterReport{}, Services: []ServiceStatus{}}
-	rows := map[serviceKey]*ServiceStatus{}
-	row := func(ns, name string) *ServiceStatus {
+func Build(states []*ClusterState, now time.Time) Report {
+	report := Report{Clusters: []Cluster{}, Services: []Service{}}
+	rows := map[serviceKey]*Service{}
+	row := func(ns, name string) *Service {
 		k := serviceKey{ns, name}
 		if rows[k] == nil {
-			rows[k] = &ServiceStatus{Namespace: ns, Service: name, Derived: reconcile.DerivedServiceName(name)}
+			rows[k] = &Service{Namespace: ns, Service: name, Derived: reconcile.DerivedServiceName(name)}
 		}
 		return rows[k]
 	}
-	var healthy []*clusterState
+	var healthy []*ClusterState
 	exports := map[serviceKey][]reconcile.ExportView{}
 	for _, st := range states {
-		cr := ClusterReport{Context: st.cluster.Context, ID: st.cluster.ID, IDSource: st.cluster.IDSource}
-		if st.err != nil {
-			cr.Error = st.err.Error()
+		cr := Cluster{Context: st.Cluster.Context, ID: st.Cluster.ID, IDSource: st.Cluster.IDSource}
+		if st.Err != nil {
+			cr.Error = st.Err.Error()
 		} else {
 			healthy = append(healthy, st)
 		}
 		report.Clusters = append(report.Clusters, cr)
 	}
-	slices.SortFunc(report.Clusters, func(a, b ClusterReport) int { return strings.Compare(a.Context, b.Context) })
+	slices.SortFunc(report.Clusters, func(a, b Cluster) int { return strings.Compare(a.Context, b.Context) })
 
 	for _, st := range healthy {
-		id := st.cluster.ID
+		id := st.Cluster.ID
 		services := map[serviceKey]*corev1.Service{}
-		for i := range st.source.Services {
-			s := &st.source.Services[i]
+		for i := range st.Source.Services {
+			s := &st.Source.Services[i]
 			services[serviceKey{s.Namespace, s.Name}] = s
 		}
-		for i := range st.source.Exports {
-			e := &st.source.Exports[i]
+		for i := range st.Source.Exports {
+			e := &st.Source.Exports[i]
 			r := row(e.Namespace, e.Name)
 			observed := meta.FindStatusCondition(e.Status.Conditions, string(mcsv1beta1.ServiceExportConditionValid))
 			svc := services[serviceKey{e.Namespace, e.Name}]
@@ -152,7 +156,7 @@ func buildStatus(states []*clusterState, now time.Time) StatusReport {
 				}
 			}
 		}
-		counts := countEndpoints(st.source.EndpointSlices)
+		counts := countEndpoints(st.Source.EndpointSlices)
 		for k, c := range counts {
 			if r := rows[k]; r != nil {
 				r.Endpoints.Ready += c.Ready
@@ -169,9 +173,9 @@ func buildStatus(states []*clusterState, now time.Time) StatusReport {
 	}
 	report.MissingNamespaces = missingNamespaces(healthy, now)
 	for _, st := range healthy {
-		mirrored := countMirrored(st.consumer.EndpointSlices)
-		for i := range st.consumer.Imports {
-			si := &st.consumer.Imports[i]
+		mirrored := countMirrored(st.Consumer.EndpointSlices)
+		for i := range st.Consumer.Imports {
+			si := &st.Consumer.Imports[i]
 			r := row(si.Namespace, si.Name)
 			if r.Type == "" {
 				r.Type = string(si.Spec.Type)
@@ -188,7 +192,7 @@ func buildStatus(states []*clusterState, now time.Time) StatusReport {
 				t := si.CreationTimestamp
 				r.Created = &t
 			}
-			is := ImportState{Cluster: st.cluster.ID, Endpoints: mirrored[serviceKey{si.Namespace, si.Name}]}
+			is := ImportState{Cluster: st.Cluster.ID, Endpoints: mirrored[serviceKey{si.Namespace, si.Name}]}
 			if exporters := exportersOf(healthy, si.Namespace, si.Name); len(exporters) > 0 || len(si.Status.Clusters) > 0 {
 				is.Stale, is.Fix = drift(healthy, st, si, exporters, now)
 			}
@@ -203,7 +207,7 @@ func buildStatus(states []*clusterState, now time.Time) StatusReport {
 		r.DNSNames = dns.ServiceNames(r.Service, r.Namespace, r.Derived, r.Type == string(mcsv1beta1.Headless))
 		report.Services = append(report.Services, *r)
 	}
-	slices.SortFunc(report.Services, func(a, b ServiceStatus) int {
+	slices.SortFunc(report.Services, func(a, b Service) int {
 		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
 			return c
 		}
@@ -212,7 +216,7 @@ func buildStatus(states []*clusterState, now time.Time) StatusReport {
 	return report
 }
 
-func addPort(r *ServiceStatus, name string, port int32, protocol string) {
+func addPort(r *Service, name string, port int32, protocol string) {
 	if protocol == "" {
 		protocol = string(corev1.ProtocolTCP)
 	}
@@ -228,17 +232,17 @@ func addPort(r *ServiceStatus, name string, port int32, protocol string) {
 // missingNamespaces runs the library over the whole clusterset, every
 // cluster a source and a consumer, as `kubectl mcs sync` does, and lists
 // the clusters it would skip for lack of the namespace.
-func missingNamespaces(healthy []*clusterState, now time.Time) []MissingNamespace {
+func missingNamespaces(healthy []*ClusterState, now time.Time) []MissingNamespace {
 	snap := reconcile.Snapshot{Now: metav1.NewTime(now)}
-	byID := map[string]*clusterState{}
+	byID := map[string]*ClusterState{}
 	for _, st := range healthy {
-		snap.Sources = append(snap.Sources, st.source)
-		snap.Consumers = append(snap.Consumers, st.consumer)
-		byID[st.cluster.ID] = st
+		snap.Sources = append(snap.Sources, st.Source)
+		snap.Consumers = append(snap.Consumers, st.Consumer)
+		byID[st.Cluster.ID] = st
 	}
 	var out []MissingNamespace
 	for _, cp := range reconcile.Reconcile(snap).Consumers {
-		ctx := byID[cp.Cluster].cluster.Context
+		ctx := byID[cp.Cluster].Cluster.Context
 		for _, m := range cp.MissingNamespaces {
 			out = append(out, MissingNamespace{Cluster: ctx, Namespace: m.Namespace, Services: m.Services,
 				Fix: fmt.Sprintf("kubectl create namespace %s --context %s", m.Namespace, ctx)})
@@ -249,10 +253,10 @@ func missingNamespaces(healthy []*clusterState, now time.Time) []MissingNamespac
 
 // exportersOf returns the clusters that export the service, the consumer
 // included (KEP-1645: a cluster's own export is one source of its import).
-func exportersOf(healthy []*clusterState, ns, name string) []*clusterState {
-	var out []*clusterState
+func exportersOf(healthy []*ClusterState, ns, name string) []*ClusterState {
+	var out []*ClusterState
 	for _, st := range healthy {
-		if slices.ContainsFunc(st.source.Exports, func(e mcsv1beta1.ServiceExport) bool { return e.Namespace == ns && e.Name == name }) {
+		if slices.ContainsFunc(st.Source.Exports, func(e mcsv1beta1.ServiceExport) bool { return e.Namespace == ns && e.Name == name }) {
 			out = append(out, st)
 		}
 	}
@@ -262,13 +266,13 @@ func exportersOf(healthy []*clusterState, ns, name string) []*clusterState {
 // drift runs the sync for one import in memory: if the library would change
 // anything in the consumer, the import is stale, and the fix is the import
 // command that would bring it up to date.
-func drift(healthy []*clusterState, consumer *clusterState, si *mcsv1beta1.ServiceImport, exporters []*clusterState, now time.Time) (bool, string) {
+func drift(healthy []*ClusterState, consumer *ClusterState, si *mcsv1beta1.ServiceImport, exporters []*ClusterState, now time.Time) (bool, string) {
 	key := serviceKey{si.Namespace, si.Name}
-	snap := reconcile.Snapshot{Now: metav1.NewTime(now), Consumers: []reconcile.Consumer{filterConsumer(consumer.consumer, key)}}
+	snap := reconcile.Snapshot{Now: metav1.NewTime(now), Consumers: []reconcile.Consumer{filterConsumer(consumer.Consumer, key)}}
 	var from []string
 	for _, st := range exporters {
-		snap.Sources = append(snap.Sources, filterSource(st.source, key))
-		from = append(from, st.cluster.Context)
+		snap.Sources = append(snap.Sources, filterSource(st.Source, key))
+		from = append(from, st.Cluster.Context)
 	}
 	// Clusters that once exported it but are not in this clusterset view
 	// (or no longer export it) are part of the sync too: their slices go.
@@ -276,9 +280,9 @@ func drift(healthy []*clusterState, consumer *clusterState, si *mcsv1beta1.Servi
 		if slices.ContainsFunc(snap.Sources, func(s reconcile.Source) bool { return s.ClusterID == c.Cluster }) {
 			continue
 		}
-		if i := slices.IndexFunc(healthy, func(st *clusterState) bool { return st.cluster.ID == c.Cluster }); i >= 0 {
-			snap.Sources = append(snap.Sources, filterSource(healthy[i].source, key))
-			from = append(from, healthy[i].cluster.Context)
+		if i := slices.IndexFunc(healthy, func(st *ClusterState) bool { return st.Cluster.ID == c.Cluster }); i >= 0 {
+			snap.Sources = append(snap.Sources, filterSource(healthy[i].Source, key))
+			from = append(from, healthy[i].Cluster.Context)
 		}
 	}
 	if len(snap.Sources) == 0 {
@@ -287,7 +291,7 @@ func drift(healthy []*clusterState, consumer *clusterState, si *mcsv1beta1.Servi
 	plan := reconcile.Reconcile(snap)
 	stale := len(plan.Problems) > 0
 	for _, ch := range plan.Changes {
-		if ch.Cluster == consumer.cluster.ID && ch.Action != reconcile.ActionUnchanged {
+		if ch.Cluster == consumer.Cluster.ID && ch.Action != reconcile.ActionUnchanged {
 			stale = true
 		}
 	}
@@ -295,7 +299,7 @@ func drift(healthy []*clusterState, consumer *clusterState, si *mcsv1beta1.Servi
 		return false, ""
 	}
 	slices.Sort(from)
-	return true, fmt.Sprintf("kubectl mcs import %s -n %s --from %s --context %s", si.Name, si.Namespace, strings.Join(from, ","), consumer.cluster.Context)
+	return true, fmt.Sprintf("kubectl mcs import %s -n %s --from %s --context %s", si.Name, si.Namespace, strings.Join(from, ","), consumer.Cluster.Context)
 }
 
 // filterSource and filterConsumer keep one service of what status read,

@@ -1,13 +1,15 @@
-package cmd
+package resolve
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
@@ -41,10 +43,22 @@ type sourceView struct {
 	err      error
 }
 
-// diagnose finds the first broken link between the target and an answer.
-func (o *ResolveOptions) diagnose(ctx context.Context, consumer *clusterset.Cluster, state dns.State, setup DNSSetup, target dns.Target, scope snapshot.Scope, names []ResolvedName) (*BrokenLink, error) {
-	if len(names) > 0 && !slices.ContainsFunc(names, func(n ResolvedName) bool { return n.Served && n.Here == "yes" }) &&
-		slices.ContainsFunc(names, func(n ResolvedName) bool { return n.Served && n.Here == "no" }) {
+// Clusterset is where a diagnosis looks for the sources of a name: the
+// consumer and every member of the clusterset.
+type Clusterset struct {
+	Loader *clusterset.Loader
+	// Contexts lists the members; it is asked only when the diagnosis
+	// needs the sources.
+	Contexts func() ([]string, error)
+	// Warnings gets a line for each member that cannot be read.
+	Warnings io.Writer
+}
+
+// Diagnose finds the first broken link between the target (as given,
+// targetText, and as parsed) and an answer.
+func (cs Clusterset) Diagnose(ctx context.Context, consumer *clusterset.Cluster, state dns.State, target dns.Target, targetText string, scope snapshot.Scope, names []Name) (*BrokenLink, error) {
+	if len(names) > 0 && !slices.ContainsFunc(names, func(n Name) bool { return n.Served && n.Here == "yes" }) &&
+		slices.ContainsFunc(names, func(n Name) bool { return n.Served && n.Here == "no" }) {
 		return dnsSetupLink(consumer, names), nil
 	}
 	if target.IsName() && target.Name.Form == dns.FormDNSVersion {
@@ -67,7 +81,7 @@ func (o *ResolveOptions) diagnose(ctx context.Context, consumer *clusterset.Clus
 			}
 		}
 	}
-	views, err := o.readClusterset(ctx, consumer, ns)
+	views, err := cs.read(ctx, consumer, ns)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +185,7 @@ func (o *ResolveOptions) diagnose(ctx context.Context, consumer *clusterset.Clus
 			if ep == nil {
 				continue
 			}
-			imported := slices.ContainsFunc(names, func(n ResolvedName) bool { return n.Cluster == v.cluster.ID })
+			imported := slices.ContainsFunc(names, func(n Name) bool { return n.Cluster == v.cluster.ID })
 			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
 				return &BrokenLink{Link: LinkNotReady, Cluster: v.cluster.Context,
 					Message: fmt.Sprintf("endpoint %s of %s is not ready in %s; DNS answers only ready endpoints", host, key, v.cluster.Context),
@@ -200,18 +214,18 @@ func (o *ResolveOptions) diagnose(ctx context.Context, consumer *clusterset.Clus
 				Fix:     "make the exported Services agree (type, ports, session affinity), then " + importCmd}, nil
 		}
 	}
-	if len(names) > 0 && slices.ContainsFunc(names, func(n ResolvedName) bool { return n.Here == "no" }) {
+	if len(names) > 0 && slices.ContainsFunc(names, func(n Name) bool { return n.Here == "no" }) {
 		return dnsSetupLink(consumer, names), nil
 	}
 	return &BrokenLink{Link: LinkStaleImport, Cluster: consumer.Context,
-		Message: fmt.Sprintf("%s is imported into %s but answers nothing for %s", key, consumer.Context, o.Target),
+		Message: fmt.Sprintf("%s is imported into %s but answers nothing for %s", key, consumer.Context, targetText),
 		Fix:     importCmd}, nil
 }
 
 // dnsSetupLink: the names exist, but the consumer's CoreDNS does not
 // serve their form.
-func dnsSetupLink(consumer *clusterset.Cluster, names []ResolvedName) *BrokenLink {
-	vendor := slices.ContainsFunc(names, func(n ResolvedName) bool { return n.Form == string(dns.FormVendorPod) })
+func dnsSetupLink(consumer *clusterset.Cluster, names []Name) *BrokenLink {
+	vendor := slices.ContainsFunc(names, func(n Name) bool { return n.Form == string(dns.FormVendorPod) })
 	fix := "kubectl mcs dns --patch --context " + consumer.Context
 	if vendor {
 		fix = "kubectl mcs dns --patch --vendor-form --context " + consumer.Context
@@ -221,23 +235,23 @@ func dnsSetupLink(consumer *clusterset.Cluster, names []ResolvedName) *BrokenLin
 		Fix:     fix + " (or use the <host>.amcs-<svc>.<ns>.svc.cluster.local form, which any cluster DNS serves)"}
 }
 
-// readClusterset reads, from every clusterset member, the consumer
+// read reads, from every clusterset member, the consumer
 // included (KEP-1645: a cluster's own export is one source of its import),
 // the Services, exports and own EndpointSlices of the namespace
 // (snapshot.List). A member that cannot be read, or does not serve the MCS
 // API, is named with its error and left out of the diagnosis.
-func (o *ResolveOptions) readClusterset(ctx context.Context, consumer *clusterset.Cluster, ns string) ([]sourceView, error) {
-	contexts, _, err := clustersetContexts(o.Loader, o.Clusters, o.clustersGiven, o.getenv)
+func (cs Clusterset) read(ctx context.Context, consumer *clusterset.Cluster, ns string) ([]sourceView, error) {
+	contexts, err := cs.Contexts()
 	if err != nil {
 		return nil, err
 	}
 	clusters := []*clusterset.Cluster{consumer}
 	var views []sourceView
-	for _, m := range o.Loader.ConnectEach(ctx, contexts) {
+	for _, m := range cs.Loader.ConnectEach(ctx, contexts) {
 		switch {
 		case m.Err != nil:
 			views = append(views, sourceView{cluster: &clusterset.Cluster{Context: m.Context}, err: m.Err})
-			fmt.Fprintf(o.ErrOut, "Warning: %v\n", m.Err)
+			fmt.Fprintf(cs.Warnings, "Warning: %v\n", m.Err)
 		case !slices.ContainsFunc(clusters, func(x *clusterset.Cluster) bool { return x.Server == m.Cluster.Server }):
 			clusters = append(clusters, m.Cluster)
 		}
@@ -260,7 +274,7 @@ func (o *ResolveOptions) readClusterset(ctx context.Context, consumer *clusterse
 	for i, err := range errs {
 		if err != nil {
 			read[i] = sourceView{cluster: clusters[i], err: err}
-			fmt.Fprintf(o.ErrOut, "Warning: %v\n", err)
+			fmt.Fprintf(cs.Warnings, "Warning: %v\n", err)
 		}
 	}
 	return append(read, views...), nil
@@ -274,7 +288,7 @@ func namespaceExists(ctx context.Context, c *clusterset.Cluster, ns string) (boo
 	if err == nil {
 		return true, nil
 	}
-	if isNotFoundErr(err) {
+	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
 	return false, c.Errorf("reading namespace %s: %w", ns, err)
