@@ -153,18 +153,7 @@ func (o *ImportOptions) Run(ctx context.Context) error {
 	if perr := o.write.print(o.Out, report, consumer.Context, err); perr != nil {
 		return perr
 	}
-	var unreachableErr *engine.UnreachableError
-	if errors.As(err, &unreachableErr) {
-		unreachable = append(unreachable, unreachableErr.Clusters...)
-		err = nil
-	}
-	if err != nil {
-		return err
-	}
-	if len(unreachable) > 0 {
-		return &ExitError{Code: 1, Err: &engine.UnreachableError{Clusters: unreachable}}
-	}
-	return nil
+	return syncResult(err, unreachable)
 }
 
 // connect connects the consumer and the sources and resolves their cluster

@@ -143,6 +143,13 @@ func (o *SyncOptions) Run(ctx context.Context) error {
 		return perr
 	}
 	printSkipped(o.ErrOut, report.Skipped)
+	return syncResult(err, unreachable)
+}
+
+// syncResult is a one-shot sync's outcome under the policy: the clusters
+// set aside at connection and those the engine went on without are one
+// *engine.UnreachableError and exit code 1; any other error as it is.
+func syncResult(err error, unreachable []engine.Unreachable) error {
 	var unreachableErr *engine.UnreachableError
 	if errors.As(err, &unreachableErr) {
 		unreachable = append(unreachable, unreachableErr.Clusters...)
