@@ -33,6 +33,11 @@ type clusterWatch struct {
 	unreachableSince time.Time
 	unreachableErr   error
 	expired          bool
+	// watchErr is the last connection fault of a watch since the last
+	// probe; watchFault says one was logged and has not ended
+	// (watchfault.go).
+	watchErr         error
+	watchFault       bool
 	consumer, source bool
 	starters         []func(<-chan struct{})
 	// recorder writes Events about this cluster's objects into it (set
@@ -131,7 +136,7 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 			return slices.DeleteFunc(c.allKeys(), func(k key) bool { return k.namespace != name })
 		})
 	}
-	return nil
+	return c.setWatchErrorHandlers(w)
 }
 
 // cachedVersion is the resource version of an object in the informer that
