@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"sync/atomic"
 
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
@@ -27,6 +32,111 @@ import (
 // again by the probe. (A fault that the probe sees only later, after it
 // answered once, is said by both: the second line is news, the API
 // server stopped answering; the probe's "reachable again" then ends both.)
+
+// Where the faults are seen: client-go hands a watch error handler only
+// the errors that end a ListAndWatch (a failed list, a watch request
+// refused for good). A connection reset in the middle of a watch never
+// gets there: the broken stream ends like a normal close and the new
+// watch request, reset too, is retried inside the client as a probable
+// EOF. So the informers have clients of their own whose transport notes
+// those: a request that fails and a watch stream that breaks.
+
+// watchClients are the clients w's informers use: the cluster's own
+// configuration (its request counting included) with w noting the
+// connection faults. A cluster without a configuration (a fake) keeps
+// its clients.
+func (w *clusterWatch) watchClients() (kubernetes.Interface, dynamic.Interface, error) {
+	cl := w.cluster
+	if cl.Config == nil {
+		return cl.Kube, cl.Dynamic, nil
+	}
+	cfg := rest.CopyConfig(cl.Config)
+	cfg.Wrap(w.noteFaults)
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, cl.Wrap(err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, cl.Wrap(err)
+	}
+	return kube, dyn, nil
+}
+
+// noteFaults wraps the informers' transport: an error of a request or of
+// a watch stream's read, unless the request was given up (its context
+// ended) or the stream ended (io.EOF, the server's timeout), is a
+// connection fault. An HTTP status is an answer, not a fault.
+func (w *clusterWatch) noteFaults(next http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		switch {
+		case err != nil:
+			if !givenUp(req) {
+				w.noteTransportError(req.Context(), err)
+			}
+		case resp.Body != nil:
+			resp.Body = &faultNotingBody{ReadCloser: resp.Body, req: req, w: w}
+		}
+		return resp, err
+	})
+}
+
+// givenUp holds for a request its client canceled: its context ended, or
+// its Cancel channel closed (http.Client's Timeout, --request-timeout,
+// closes it before it ends the context).
+func givenUp(req *http.Request) bool {
+	if req.Context().Err() != nil {
+		return true
+	}
+	select {
+	case <-req.Cancel:
+		return true
+	default:
+		return false
+	}
+}
+
+// noteTransportError keeps the first fault since the last probe: it
+// says the cause; the retries after it fail at whatever step they
+// reached.
+func (w *clusterWatch) noteTransportError(ctx context.Context, err error) {
+	if ctx.Err() != nil || err == io.EOF || errors.Is(err, context.Canceled) {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.watchErr == nil {
+		w.watchErr = err
+	}
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// faultNotingBody notes the error that breaks a response (a watch stream)
+// while it is read; not the one a read gets because the client closed it
+// (a watch it stopped).
+type faultNotingBody struct {
+	io.ReadCloser
+	req    *http.Request
+	w      *clusterWatch
+	closed atomic.Bool
+}
+
+func (b *faultNotingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.closed.Load() && !givenUp(b.req) {
+		b.w.noteTransportError(b.req.Context(), err)
+	}
+	return n, err
+}
+
+func (b *faultNotingBody) Close() error {
+	b.closed.Store(true)
+	return b.ReadCloser.Close()
+}
 
 // setWatchErrorHandlers makes every informer of w report its watch
 // errors to w (before the informers start).
@@ -57,13 +167,7 @@ func (w *clusterWatch) watchError(ctx context.Context, r *cache.Reflector, err e
 		cache.DefaultWatchErrorHandler(ctx, r, err)
 		return
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.watchErr == nil {
-		// The first says the cause; the retries after it fail at
-		// whatever step they reached.
-		w.watchErr = err
-	}
+	w.noteTransportError(ctx, err)
 }
 
 // connectionFault holds for an error that says the connection to the API
