@@ -33,6 +33,11 @@ type clusterWatch struct {
 	unreachableSince time.Time
 	unreachableErr   error
 	expired          bool
+	// watchErr is the last connection fault of a watch since the last
+	// probe; watchFault says one was logged and has not ended
+	// (watchfault.go).
+	watchErr         error
+	watchFault       bool
 	consumer, source bool
 	starters         []func(<-chan struct{})
 	// recorder writes Events about this cluster's objects into it (set
@@ -43,8 +48,12 @@ type clusterWatch struct {
 func (c *Controller) buildInformers(w *clusterWatch) error {
 	cl := w.cluster
 	resync := 10 * time.Minute
-	kube := informers.NewSharedInformerFactoryWithOptions(cl.Kube, resync, informers.WithNamespace(c.opts.Namespace))
-	dyn := dynamicinformer.NewFilteredDynamicSharedInformerFactory(cl.Dynamic, resync, c.opts.Namespace, nil)
+	kubeClient, dynClient, err := w.watchClients()
+	if err != nil {
+		return err
+	}
+	kube := informers.NewSharedInformerFactoryWithOptions(kubeClient, resync, informers.WithNamespace(c.opts.Namespace))
+	dyn := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dynClient, resync, c.opts.Namespace, nil)
 	w.services = kube.Core().V1().Services().Informer()
 	if err := addServiceIndex(w.services); err != nil {
 		return err
@@ -76,7 +85,7 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 		if err := setTransform(w.exports, trimManagedFields); err != nil {
 			return err
 		}
-		sliceFactory := informers.NewSharedInformerFactoryWithOptions(cl.Kube, resync, informers.WithNamespace(c.opts.Namespace),
+		sliceFactory := informers.NewSharedInformerFactoryWithOptions(kubeClient, resync, informers.WithNamespace(c.opts.Namespace),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = snapshot.SourceSliceSelector }))
 		w.slices = sliceFactory.Discovery().V1().EndpointSlices().Informer()
 		if err := addServiceIndex(w.slices); err != nil {
@@ -106,7 +115,7 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 		if err := setTransform(w.imports, trimManagedFields); err != nil {
 			return err
 		}
-		ownFactory := informers.NewSharedInformerFactoryWithOptions(cl.Kube, resync, informers.WithNamespace(c.opts.Namespace),
+		ownFactory := informers.NewSharedInformerFactoryWithOptions(kubeClient, resync, informers.WithNamespace(c.opts.Namespace),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = snapshot.ConsumerSliceSelector }))
 		w.ownSlices = ownFactory.Discovery().V1().EndpointSlices().Informer()
 		if err := addServiceIndex(w.ownSlices); err != nil {
@@ -115,7 +124,7 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 		if err := setTransform(w.ownSlices, trimManagedFields); err != nil {
 			return err
 		}
-		nsFactory := informers.NewSharedInformerFactory(cl.Kube, resync)
+		nsFactory := informers.NewSharedInformerFactory(kubeClient, resync)
 		w.nsInf = nsFactory.Core().V1().Namespaces().Informer()
 		if err := setTransform(w.nsInf, trimManagedFields); err != nil {
 			return err
@@ -131,7 +140,7 @@ func (c *Controller) buildInformers(w *clusterWatch) error {
 			return slices.DeleteFunc(c.allKeys(), func(k key) bool { return k.namespace != name })
 		})
 	}
-	return nil
+	return c.setWatchErrorHandlers(w)
 }
 
 // cachedVersion is the resource version of an object in the informer that

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"net/url"
 	"time"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
@@ -28,6 +29,13 @@ func (c *Controller) probe(ctx context.Context) {
 				return
 			}
 			now := c.opts.Now()
+			// Before observe: the watches' outage ends with the probe's.
+			switch watches, werr := w.observeWatches(err == nil); watches {
+			case watchFaultLost:
+				c.logf("%s: watch connection lost (%v); reconnecting", id, watchErrorCause(werr))
+			case watchFaultResumed:
+				c.logf("%s: watches resumed", id)
+			}
 			change, since := w.observe(err, now, c.opts.StaleTTL)
 			switch change {
 			case sourceUnreachable:
@@ -74,4 +82,14 @@ func (w *clusterWatch) observe(err error, now time.Time, ttl time.Duration) (sou
 		return sourceReachable, since
 	}
 	return sourceUnchanged, since
+}
+
+// watchErrorCause is a watch's connection error without the request it
+// failed (the URL of one informer's watch among several says nothing).
+func watchErrorCause(err error) error {
+	var u *url.Error
+	if errors.As(err, &u) {
+		return u.Err
+	}
+	return err
 }

@@ -171,7 +171,7 @@ func farWatch(ctx context.Context, t *testing.T, set *localcluster.Set, binary, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	fault(ctx, t, set, ns, &stderr, "reset", "", func() {
+	fault(ctx, t, set, ns, &stderr, "reset", "", "cluster3", func() {
 		if err := proxy3.ResetPeer(); err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +188,7 @@ func farWatch(ctx context.Context, t *testing.T, set *localcluster.Set, binary, 
 
 	// A crash: cluster1's API server is killed and started again on the
 	// same etcd; a change made after the restart must arrive too.
-	fault(ctx, t, set, ns, &stderr, "crash", "cluster1", func() {
+	fault(ctx, t, set, ns, &stderr, "crash", "cluster1", "", func() {
 		c := set.Cluster("cluster1")
 		c.KillAPIServer()
 		time.Sleep(4 * time.Second) // past two probes: the watch sees it down
@@ -199,7 +199,7 @@ func farWatch(ctx context.Context, t *testing.T, set *localcluster.Set, binary, 
 	})
 
 	// Latency spikes: 300 ms ± 200 ms to every cluster while sources change.
-	fault(ctx, t, set, ns, &stderr, "latency", "", func() {
+	fault(ctx, t, set, ns, &stderr, "latency", "", "", func() {
 		setRTT(t, set, 300*time.Millisecond, 200*time.Millisecond)
 		addEndpoint(ctx, t, set.Cluster("cluster1"), ns, 0, "198.18.250.3")
 		addEndpoint(ctx, t, set.Cluster("cluster3"), ns, 0, "198.18.250.4")
@@ -214,8 +214,11 @@ func farWatch(ctx context.Context, t *testing.T, set *localcluster.Set, binary, 
 // reachable again exactly once each; for a fault that must not make a
 // cluster unreachable (cluster == ""), it says neither. A ServiceImport
 // may change once more per such line: its status says, then stops saying,
-// that the unreachable cluster's endpoints are kept.
-func fault(ctx context.Context, t *testing.T, set *localcluster.Set, ns string, log *pluginrun.LockedBuffer, name, cluster string, inject func()) {
+// that the unreachable cluster's endpoints are kept. Likewise the log
+// says exactly once each that the watches of watchCluster (when named)
+// lost their connection and resumed, and for no cluster otherwise: an
+// outage the probe reports is not said again by the watches.
+func fault(ctx context.Context, t *testing.T, set *localcluster.Set, ns string, log *pluginrun.LockedBuffer, name, cluster, watchCluster string, inject func()) {
 	t.Helper()
 	logBefore := len(log.String())
 	writes := recordWrites(ctx, t, set, ns)
@@ -239,7 +242,8 @@ func fault(ctx context.Context, t *testing.T, set *localcluster.Set, ns string, 
 		}
 	}
 	t.Logf("%s: the watch logged:\n%s", name, logged)
-	for _, what := range []string{"unreachable", "reachable again"} {
+	for what, cluster := range map[string]string{"unreachable": cluster, "reachable again": cluster,
+		"watch connection lost": watchCluster, "watches resumed": watchCluster} {
 		var lines []string
 		for _, l := range strings.Split(logged, "\n") {
 			if strings.Contains(l, ": "+what) {
