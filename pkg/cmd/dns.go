@@ -2,16 +2,11 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -20,13 +15,6 @@ import (
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/dns"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/printers"
-)
-
-// Where a cluster keeps its CoreDNS Corefile (the kubeadm and most
-// distributions' layout), read by dns and resolve.
-const (
-	corednsNamespace = dns.CoreDNSNamespace
-	corednsConfigMap = dns.CoreDNSConfigMap
 )
 
 // DNSOptions checks, and on request patches, the consumer's CoreDNS
@@ -115,19 +103,14 @@ func (o *DNSOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cm, err := c.Kube.CoreV1().ConfigMaps(corednsNamespace).Get(ctx, corednsConfigMap, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return c.Errorf("ConfigMap kube-system/coredns not found: this cluster's DNS is not CoreDNS set up the usual way; configure its DNS to serve clusterset.local by hand, or use <host>.amcs-<svc>.<ns>.svc.cluster.local names, which any cluster DNS serves")
-	}
+	coredns, err := dns.ReadCoreDNS(ctx, c.Kube)
 	if err != nil {
-		return c.Errorf("reading ConfigMap kube-system/coredns: %w", err)
+		return c.Wrap(err)
 	}
-	corefile := cm.Data["Corefile"]
-	check := dns.CheckCorefile(corefile)
+	corefile, check := coredns.Corefile(), coredns.Check
 	report := DNSReport{Cluster: c.Context, ServesZone: check.ServesClusterSet(), VendorForm: check.VendorRewrite, Problems: check.Problems, Warnings: check.Warnings}
-	corednsVersion, versionErr := o.corednsVersion(ctx, c)
-	if corednsVersion != nil {
-		report.CoreDNSVersion = corednsVersion.String()
+	if coredns.Version != nil {
+		report.CoreDNSVersion = coredns.Version.String()
 	}
 	if !o.Patch {
 		if err := o.print(report, nil); err != nil {
@@ -148,12 +131,12 @@ func (o *DNSOptions) Run(ctx context.Context) error {
 		report.Result = "configmap/coredns unchanged"
 		return o.print(report, nil)
 	}
-	if corednsVersion != nil && corednsVersion.LessThan(version.MustParseGeneric(dns.MinCoreDNSVersion)) {
+	if coredns.TooOld() {
 		return c.Errorf("CoreDNS %s lacks the kubernetes plugin's multicluster option (it needs >= %s, and would refuse the patched Corefile); upgrade CoreDNS first, nothing was changed",
-			corednsVersion, dns.MinCoreDNSVersion)
+			coredns.Version, dns.MinCoreDNSVersion)
 	}
-	if versionErr != nil {
-		fmt.Fprintf(o.ErrOut, "Warning: %s: %v; make sure CoreDNS is >= %s before it reloads this Corefile\n", c.Context, versionErr, dns.MinCoreDNSVersion)
+	if coredns.VersionErr != nil {
+		fmt.Fprintf(o.ErrOut, "Warning: %s: %v; make sure CoreDNS is >= %s before it reloads this Corefile\n", c.Context, coredns.VersionErr, dns.MinCoreDNSVersion)
 	}
 	report.Patched = patch.Corefile
 	diff, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
@@ -161,24 +144,8 @@ func (o *DNSOptions) Run(ctx context.Context) error {
 		FromFile: "Corefile (kube-system/coredns)", ToFile: "Corefile (patched)", Context: 2,
 	})
 	if o.DryRun != cmdutil.DryRunClient {
-		// The resourceVersion makes this fail rather than overwrite an edit
-		// made since the read.
-		body, err := json.Marshal(map[string]any{
-			"metadata": map[string]any{"resourceVersion": cm.ResourceVersion},
-			"data":     map[string]string{"Corefile": patch.Corefile},
-		})
-		if err != nil {
-			return err
-		}
-		opts := metav1.PatchOptions{FieldManager: "kubectl-mcs"}
-		if o.DryRun == cmdutil.DryRunServer {
-			opts.DryRun = []string{metav1.DryRunAll}
-		}
-		if _, err := c.Kube.CoreV1().ConfigMaps(corednsNamespace).Patch(ctx, corednsConfigMap, types.MergePatchType, body, opts); err != nil {
-			if apierrors.IsConflict(err) {
-				return c.Errorf("ConfigMap kube-system/coredns changed while it was being patched; run the command again")
-			}
-			return c.Errorf("patching ConfigMap kube-system/coredns: %w", err)
+		if err := coredns.WriteCorefile(ctx, c.Kube, patch.Corefile, o.DryRun == cmdutil.DryRunServer); err != nil {
+			return c.Wrap(err)
 		}
 	}
 	report.Result = "configmap/coredns patched" + apply.DryRunSuffix(o.DryRun)
@@ -230,9 +197,4 @@ func (o *DNSOptions) print(r DNSReport, diff *string) error {
 		fmt.Fprintf(o.Out, "Fix: kubectl mcs dns --patch%s --context %s\n", vendor, r.Cluster)
 	}
 	return nil
-}
-
-// corednsVersion reads the image tag of Deployment kube-system/coredns.
-func (o *DNSOptions) corednsVersion(ctx context.Context, c *clusterset.Cluster) (*version.Version, error) {
-	return dns.CoreDNSVersion(ctx, c.Kube)
 }

@@ -3,26 +3,14 @@ package cmd
 import (
 	"context"
 	"errors"
-	"fmt"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
-	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
-	"github.com/kubectl-mcs/kubectl-mcs/pkg/apply"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
-	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/exports"
 )
 
 var exportExample = templates.Examples(`
@@ -44,10 +32,8 @@ type ExportOptions struct {
 	All          bool
 	AllowMissing bool
 
-	write     *writeFlags
-	cluster   *clusterset.Cluster
-	namespace string
-	now       func() time.Time
+	write *writeFlags
+	now   func() time.Time
 }
 
 // NewCmdExport builds `kubectl mcs export`.
@@ -104,298 +90,22 @@ func (o *ExportOptions) Validate() error {
 	return o.write.validate()
 }
 
-// exportPlan is what export decided for one Service before writing.
-type exportPlan struct {
-	name     string
-	existing *mcsv1beta1.ServiceExport // nil: create
-	desired  *mcsv1beta1.ServiceExport
-	action   apply.Action
-}
-
-// Run reads every Service and existing export first, refuses if any named
-// Service cannot be exported, and only then writes.
+// Run exports the Services of the current context's cluster.
 func (o *ExportOptions) Run(ctx context.Context) error {
 	c, err := connectCurrent(ctx, o.Loader)
 	if err != nil {
 		return err
 	}
-	o.cluster, o.namespace = c, c.Namespace
-	gvr, err := c.MCSResource(clusterset.ServiceExports)
+	out, err := exports.Export(ctx, exports.Request{
+		Cluster: c, Namespace: c.Namespace, Services: o.Services, All: o.All, AllowMissing: o.AllowMissing,
+		DryRun: o.write.DryRun, MaxWritesInFlight: o.write.MaxWritesInFlight, Now: o.now(), Warnings: o.ErrOut,
+	})
 	if err != nil {
-		return err
-	}
-	// The Services and the existing exports at once: one round trip.
-	var existing map[string]*mcsv1beta1.ServiceExport
-	var existingErr error
-	listed := make(chan struct{})
-	go func() {
-		defer close(listed)
-		existing, existingErr = listExports(ctx, c, o.namespace)
-	}()
-	services, err := o.services(ctx)
-	<-listed
-	if err != nil {
-		return err
-	}
-	if existingErr != nil {
-		return existingErr
-	}
-	now := metav1.NewTime(o.now().Truncate(time.Second))
-	var plans []exportPlan
-	var problems []error
-	for _, name := range o.Services {
-		svc := services[name]
-		if svc == nil && !o.AllowMissing {
-			problems = append(problems, o.missingService(ctx, name))
-			continue
-		}
-		if svc != nil && !reconcile.Exportable(svc) {
-			problems = append(problems, c.Errorf("Service %s/%s is of type ExternalName, which the MCS API cannot export (export a ClusterIP or headless Service instead)", o.namespace, name))
-			continue
-		}
-		plans = append(plans, o.plan(c, name, svc, existing[name], now))
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("nothing was exported:\n%w", errors.Join(problems...))
-	}
-
-	// The export's status is written as the engine writes it: a plan of
-	// ExportStatuses applied by apply.Executor (one writer of ServiceExport
-	// status, whichever verb computed it). Permissions are checked for
-	// every write before the first one.
-	changed := slices.ContainsFunc(plans, func(p exportPlan) bool { return p.action != apply.Unchanged })
-	executor := &apply.Executor{Clusters: map[string]*clusterset.Cluster{c.ID: c}, DryRun: o.write.DryRun, MaxInFlight: o.write.MaxWritesInFlight}
-	if changed {
-		// The exports' own writes and their status, in one review.
-		if err := executor.Preflight(ctx, statusPlan(c, plans),
-			apply.Need{ClusterID: c.ID, Namespace: o.namespace, Permission: clusterset.Permission{Verb: "create", Group: gvr.Group, Resource: gvr.Resource}},
-			apply.Need{ClusterID: c.ID, Namespace: o.namespace, Permission: clusterset.Permission{Verb: "patch", Group: gvr.Group, Resource: gvr.Resource}},
-		); err != nil {
-			return err
-		}
-	}
-	w := &apply.Writer{Client: c.Dynamic, FieldManager: reconcile.FieldManager, DryRun: o.write.DryRun}
-	// Each export's spec, up to --max-writes-in-flight exports at once, so
-	// naming many Services costs one round trip, not one per Service; then
-	// every status through the executor, as the engine writes them. The
-	// first failure starts nothing more.
-	results := make([]*apply.Result, len(plans))
-	printed := make([]*unstructured.Unstructured, len(plans))
-	errs := make([]error, len(plans))
-	sem := make(chan struct{}, o.write.MaxWritesInFlight)
-	var mu sync.Mutex
-	failed := false
-	var wg sync.WaitGroup
-	for i, p := range plans {
-		sem <- struct{}{}
-		mu.Lock()
-		stop := failed
-		mu.Unlock()
-		if stop {
-			<-sem
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			results[i], printed[i], errs[i] = o.writeExport(ctx, w, c, gvr, p)
-			if errs[i] != nil {
-				mu.Lock()
-				failed = true
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	var written []apply.Result
-	var objs []*unstructured.Unstructured
-	for i := range plans {
-		if errs[i] != nil {
-			return errs[i]
-		}
-		if results[i] != nil {
-			written = append(written, *results[i])
-			objs = append(objs, printed[i])
-		}
-	}
-	plan := statusPlan(c, plans)
-	if _, _, err := executor.Execute(ctx, plan, plan.Changes); err != nil {
 		return err
 	}
 	if o.write.structured() {
-		return o.write.printObjects(o.Out, objs)
+		return o.write.printObjects(o.Out, out.Objects)
 	}
-	o.write.printResults(o.Out, written, c.Context)
+	o.write.printResults(o.Out, out.Results, c.Context)
 	return nil
-}
-
-// statusPlan is the plan of the exports' status: their conditions, and a
-// status write of each export that changes.
-func statusPlan(c *clusterset.Cluster, plans []exportPlan) reconcile.Plan {
-	var plan reconcile.Plan
-	for _, p := range plans {
-		plan.ExportStatuses = append(plan.ExportStatuses, reconcile.ExportStatus{
-			Cluster: c.ID, Namespace: p.desired.Namespace, Name: p.name, Conditions: p.desired.Status.Conditions,
-		})
-		action := reconcile.ActionUnchanged
-		if p.action != apply.Unchanged {
-			action = reconcile.ActionUpdate
-		}
-		plan.Changes = append(plan.Changes, reconcile.Change{
-			Cluster: c.ID, Action: action, Kind: reconcile.KindServiceExportStatus, Namespace: p.desired.Namespace, Name: p.name,
-		})
-	}
-	return plan
-}
-
-// writeExport writes one export's spec (the label kubectl mcs owns; its
-// status is the executor's), nothing for an unchanged one, and returns the
-// export to print: as the server holds it, with the status to be written.
-func (o *ExportOptions) writeExport(ctx context.Context, w *apply.Writer, c *clusterset.Cluster, gvr schema.GroupVersionResource, p exportPlan) (*apply.Result, *unstructured.Unstructured, error) {
-	gvk := gvr.GroupVersion().WithKind("ServiceExport")
-	obj, err := apply.ToUnstructured(p.desired, gvk)
-	if err != nil {
-		return nil, nil, err
-	}
-	result := apply.Result{Cluster: c.Context, Kind: "ServiceExport", Group: gvr.Group, Namespace: o.namespace, Name: p.name, Action: p.action}
-	if p.action != apply.Unchanged {
-		// Only what kubectl mcs owns: the object itself and its label. A
-		// hand-made export's spec stays its author's.
-		owned := &unstructured.Unstructured{}
-		owned.SetGroupVersionKind(gvk)
-		owned.SetNamespace(o.namespace)
-		owned.SetName(p.name)
-		owned.SetLabels(map[string]string{reconcile.ManagedByLabel: reconcile.FieldManager})
-		if obj, err = w.Apply(ctx, gvr, owned); err != nil {
-			return nil, nil, c.Errorf("applying ServiceExport %s/%s: %w", o.namespace, p.name, err)
-		}
-		// A created export only has its generation now: observe it, or
-		// the next run finds Valid's observedGeneration stale and
-		// writes the export again for nothing.
-		if obj != nil && obj.GetGeneration() != p.desired.Generation {
-			if valid := meta.FindStatusCondition(p.desired.Status.Conditions, string(mcsv1beta1.ServiceExportConditionValid)); valid != nil {
-				valid.ObservedGeneration = obj.GetGeneration()
-			}
-		}
-		if o.write.DryRun != cmdutil.DryRunClient && obj != nil {
-			// As the server holds it, with the status written next.
-			desired, err := apply.ToUnstructured(p.desired, gvk)
-			if err != nil {
-				return nil, nil, err
-			}
-			obj.Object["status"] = desired.Object["status"]
-		} else if obj, err = apply.ToUnstructured(p.desired, gvk); err != nil {
-			return nil, nil, err
-		}
-	}
-	return &result, obj, nil
-}
-
-// plan renders the ServiceExport for one Service: ours (labelled), keeping
-// an existing one's spec and other conditions, with a fresh Valid condition.
-func (o *ExportOptions) plan(c *clusterset.Cluster, name string, svc *corev1.Service, existing *mcsv1beta1.ServiceExport, now metav1.Time) exportPlan {
-	desired := &mcsv1beta1.ServiceExport{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: o.namespace}}
-	action := apply.Created
-	if existing != nil {
-		desired = existing.DeepCopy()
-		action = apply.Unchanged
-	}
-	if desired.Labels[reconcile.ManagedByLabel] != reconcile.FieldManager {
-		if desired.Labels == nil {
-			desired.Labels = map[string]string{}
-		}
-		desired.Labels[reconcile.ManagedByLabel] = reconcile.FieldManager
-		if existing != nil {
-			action = apply.Configured
-		}
-	}
-	valid := reconcile.ValidCondition(c.ID, desired, svc)
-	valid.ObservedGeneration = desired.Generation
-	valid.LastTransitionTime = now
-	if meta.SetStatusCondition(&desired.Status.Conditions, valid) && action == apply.Unchanged {
-		action = apply.Configured
-	}
-	return exportPlan{name: name, existing: existing, desired: desired, action: action}
-}
-
-// services returns the Services to export by name (nil where missing).
-func (o *ExportOptions) services(ctx context.Context) (map[string]*corev1.Service, error) {
-	c := o.cluster
-	out := map[string]*corev1.Service{}
-	if o.All {
-		list, err := c.Kube.CoreV1().Services(o.namespace).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, c.Errorf("listing Services in namespace %s: %w", o.namespace, err)
-		}
-		for i := range list.Items {
-			svc := &list.Items[i]
-			if !reconcile.Exportable(svc) {
-				fmt.Fprintf(o.ErrOut, "Warning: %s: skipping Service %s/%s: ExternalName Services cannot be exported\n", c.Context, o.namespace, svc.Name)
-				continue
-			}
-			out[svc.Name] = svc
-			o.Services = append(o.Services, svc.Name)
-		}
-		if len(o.Services) == 0 {
-			return nil, c.Errorf("namespace %s has no Service that can be exported", o.namespace)
-		}
-		return out, nil
-	}
-	// The named Services at once: one round trip.
-	got := make([]*corev1.Service, len(o.Services))
-	errs := make([]error, len(o.Services))
-	var wg sync.WaitGroup
-	for i, name := range o.Services {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got[i], errs[i] = c.Kube.CoreV1().Services(o.namespace).Get(ctx, name, metav1.GetOptions{})
-		}()
-	}
-	wg.Wait()
-	for i, name := range o.Services {
-		switch err := errs[i]; {
-		case apierrors.IsNotFound(err):
-			out[name] = nil
-		case err != nil:
-			return nil, c.Errorf("reading Service %s/%s: %w", o.namespace, name, err)
-		default:
-			out[name] = got[i]
-		}
-	}
-	return out, nil
-}
-
-// missingService explains a Service that is not there: most often it is the
-// namespace that is missing (namespace sameness), which the fix names.
-func (o *ExportOptions) missingService(ctx context.Context, name string) error {
-	c := o.cluster
-	_, err := c.Kube.CoreV1().Namespaces().Get(ctx, o.namespace, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return c.Errorf("namespace %s does not exist, so neither does Service %s/%s (check -n/--context, or create the namespace and the Service first: kubectl create namespace %s --context %s)",
-			o.namespace, o.namespace, name, o.namespace, c.Context)
-	}
-	return c.Errorf("Service %s/%s not found (create it first, check -n/--context, or pass --allow-missing-service to export it ahead of its Service)", o.namespace, name)
-}
-
-// listExports reads the namespace's ServiceExports, by name.
-func listExports(ctx context.Context, c *clusterset.Cluster, namespace string) (map[string]*mcsv1beta1.ServiceExport, error) {
-	gvr, err := c.MCSResource(clusterset.ServiceExports)
-	if err != nil {
-		return nil, err
-	}
-	list, err := c.Dynamic.Resource(gvr).Namespace(namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, c.Errorf("listing ServiceExports in namespace %s: %w", namespace, err)
-	}
-	out := map[string]*mcsv1beta1.ServiceExport{}
-	for i := range list.Items {
-		export := &mcsv1beta1.ServiceExport{}
-		if err := apply.FromUnstructured(&list.Items[i], export); err != nil {
-			return nil, c.Errorf("decoding ServiceExport %s/%s: %w", namespace, list.Items[i].GetName(), err)
-		}
-		out[export.Name] = export
-	}
-	return out, nil
 }

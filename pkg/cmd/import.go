@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -172,21 +171,10 @@ func (o *ImportOptions) connect(ctx context.Context) (consumer *clusterset.Clust
 		return nil, nil, nil, err
 	}
 	consumer = members[0].Cluster
-	var errs []error
-	for _, m := range members[1:] {
-		switch {
-		case m.Err != nil && clusterset.Unreachable(m.Err):
-			unreachable = append(unreachable, engine.Unreachable{Cluster: &clusterset.Cluster{Context: m.Context}, Err: m.Err})
-		case m.Err != nil:
-			errs = append(errs, m.Err)
-		case !slices.Contains(sources, m.Cluster):
-			// The consumer may be a source too, under its own or
-			// another context naming its API server.
-			sources = append(sources, m.Cluster)
-		}
-	}
-	if len(errs) > 0 {
-		return nil, nil, nil, errors.Join(errs...)
+	// The consumer may be a source too, under its own or another context
+	// naming its API server.
+	if sources, unreachable, err = engine.SetAside(members[1:]); err != nil {
+		return nil, nil, nil, err
 	}
 	if _, err := clusterset.Dedupe(append([]*clusterset.Cluster{consumer}, sources...)); err != nil {
 		return nil, nil, nil, err

@@ -16,7 +16,6 @@ import (
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/dns"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/printers"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/report/resolve"
-	"github.com/kubectl-mcs/kubectl-mcs/pkg/snapshot"
 )
 
 // ResolveOptions answers "which DNS names reach this pod or service, and
@@ -102,33 +101,17 @@ func (o *ResolveOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	scope := snapshot.Scope{}
-	switch {
-	case target.IsName():
-		scope.Namespace = target.Name.Namespace
-	case !o.AllNamespaces:
-		scope.Namespace = consumer.Namespace
+	namespace := ""
+	if !o.AllNamespaces {
+		namespace = consumer.Namespace
 	}
-	state, setup, err := resolve.ReadConsumerDNS(ctx, consumer, scope)
+	members := resolve.Clusterset{Loader: o.Loader, Warnings: o.ErrOut, Contexts: func() ([]string, error) {
+		contexts, _, err := clustersetContexts(o.Loader, o.Clusters, o.clustersGiven, o.getenv)
+		return contexts, err
+	}}
+	report, err := resolve.Build(ctx, consumer, target, o.Target, namespace, members, o.DNSServer)
 	if err != nil {
 		return err
-	}
-	report := resolve.Report{Consumer: consumer.Context, Target: o.Target, DNSSetup: setup, Names: []resolve.Name{}}
-	target, report.Notes = resolve.ServiceOfDerived(state, target, scope.Namespace)
-	names, notes := resolve.Answers(state, setup, target, scope.Namespace)
-	report.Names, report.Notes = names, append(report.Notes, notes...)
-	if !resolve.AnyServed(report.Names) {
-		members := resolve.Clusterset{Loader: o.Loader, Warnings: o.ErrOut, Contexts: func() ([]string, error) {
-			contexts, _, err := clustersetContexts(o.Loader, o.Clusters, o.clustersGiven, o.getenv)
-			return contexts, err
-		}}
-		report.Broken, err = members.Diagnose(ctx, consumer, state, target, o.Target, scope, report.Names)
-		if err != nil {
-			return err
-		}
-	}
-	if o.DNSServer != "" {
-		resolve.CompareLive(ctx, o.DNSServer, report.Names)
 	}
 	if o.output.format() != "" {
 		if err := o.output.printReport(o.Out, report); err != nil {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/completion"
 )
 
 var rootLong = templates.LongDesc(`
@@ -78,8 +79,9 @@ func NewCmdMCSWithLoader(streams genericiooptions.IOStreams, loader *clusterset.
 		NewCmdCRDs(loader, streams),
 		NewCmdCheck(loader, streams),
 		NewCmdVersion(streams),
+		newCmdCompletion(streams),
 	)
-	setUpCompletion(cmd, loader, streams)
+	completion.Register(cmd, loader, quietClientLogs)
 	return cmd
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -146,45 +145,26 @@ func (o *SyncOptions) Run(ctx context.Context) error {
 	return syncResult(err, unreachable)
 }
 
-// syncResult is a one-shot sync's outcome under the policy: the clusters
-// set aside at connection and those the engine went on without are one
-// *engine.UnreachableError and exit code 1; any other error as it is.
+// syncResult is a one-shot sync's outcome under the policy, with exit code
+// 1 when clusters were left out.
 func syncResult(err error, unreachable []engine.Unreachable) error {
+	err = engine.Outcome(err, unreachable)
 	var unreachableErr *engine.UnreachableError
 	if errors.As(err, &unreachableErr) {
-		unreachable = append(unreachable, unreachableErr.Clusters...)
-		err = nil
+		return &ExitError{Code: 1, Err: err}
 	}
-	if err != nil {
-		return err
-	}
-	if len(unreachable) > 0 {
-		return &ExitError{Code: 1, Err: &engine.UnreachableError{Clusters: unreachable}}
-	}
-	return nil
+	return err
 }
 
 // connectClusterset connects every context of the clusterset. A cluster
 // that cannot be reached is set aside (the policy decides whether the run
 // goes on without it); any other failure stops the sync before a read.
 func connectClusterset(ctx context.Context, loader *clusterset.Loader, contexts []string) ([]*clusterset.Cluster, []engine.Unreachable, error) {
-	var clusters []*clusterset.Cluster
-	var unreachable []engine.Unreachable
-	var errs []error
-	for _, m := range loader.ConnectEach(ctx, contexts) {
-		switch {
-		case m.Err != nil && clusterset.Unreachable(m.Err):
-			unreachable = append(unreachable, engine.Unreachable{Cluster: &clusterset.Cluster{Context: m.Context}, Err: m.Err})
-		case m.Err != nil:
-			errs = append(errs, m.Err)
-		case !slices.Contains(clusters, m.Cluster):
-			clusters = append(clusters, m.Cluster)
-		}
+	clusters, unreachable, err := engine.SetAside(loader.ConnectEach(ctx, contexts))
+	if err != nil {
+		return nil, nil, err
 	}
-	if len(errs) > 0 {
-		return nil, nil, errors.Join(errs...)
-	}
-	clusters, err := clusterset.Dedupe(clusters)
+	clusters, err = clusterset.Dedupe(clusters)
 	return clusters, unreachable, err
 }
 

@@ -3,16 +3,13 @@ package cmd
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/kubectl/pkg/util/templates"
 
-	"github.com/kubectl-mcs/kubectl-mcs/pkg/apply"
 	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
-	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/exports"
 )
 
 // UnexportOptions deletes ServiceExports.
@@ -23,9 +20,7 @@ type UnexportOptions struct {
 	Services []string
 	Force    bool
 
-	write     *writeFlags
-	cluster   *clusterset.Cluster
-	namespace string
+	write *writeFlags
 }
 
 // NewCmdUnexport builds `kubectl mcs unexport`.
@@ -81,46 +76,16 @@ func (o *UnexportOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	o.cluster, o.namespace = c, c.Namespace
-	gvr, err := c.MCSResource(clusterset.ServiceExports)
-	if err != nil {
+	out, err := exports.Unexport(ctx, exports.Request{
+		Cluster: c, Namespace: c.Namespace, Services: o.Services, Force: o.Force, DryRun: o.write.DryRun,
+	})
+	if out == nil || o.write.structured() && err != nil {
 		return err
-	}
-	existing, err := listExports(ctx, c, o.namespace)
-	if err != nil {
-		return err
-	}
-	var problems []error
-	for _, name := range o.Services {
-		e := existing[name]
-		switch {
-		case e == nil:
-			problems = append(problems, c.Errorf("ServiceExport %s/%s not found (check -n/--context; `kubectl mcs status` lists the exports)", o.namespace, name))
-		case e.Labels[reconcile.ManagedByLabel] != reconcile.FieldManager && !o.Force:
-			problems = append(problems, c.Errorf("ServiceExport %s/%s was not created by kubectl mcs (no label %s=%s); pass --force to delete it anyway",
-				o.namespace, name, reconcile.ManagedByLabel, reconcile.FieldManager))
-		}
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("nothing was deleted:\n%w", errors.Join(problems...))
-	}
-	w := &apply.Writer{Client: c.Dynamic, FieldManager: reconcile.FieldManager, DryRun: o.write.DryRun}
-	var results []apply.Result
-	var deleted []*unstructured.Unstructured
-	for _, name := range o.Services {
-		if err := w.Delete(ctx, gvr, o.namespace, name, string(existing[name].UID)); err != nil {
-			return c.Errorf("deleting ServiceExport %s/%s: %w", o.namespace, name, err)
-		}
-		results = append(results, apply.Result{Cluster: c.Context, Kind: "ServiceExport", Group: gvr.Group, Namespace: o.namespace, Name: name, Action: apply.Deleted})
-		obj, err := apply.ToUnstructured(existing[name], gvr.GroupVersion().WithKind("ServiceExport"))
-		if err != nil {
-			return err
-		}
-		deleted = append(deleted, obj)
 	}
 	if o.write.structured() {
-		return o.write.printObjects(o.Out, deleted)
+		return o.write.printObjects(o.Out, out.Objects)
 	}
-	o.write.printResults(o.Out, results, c.Context)
-	return nil
+	// What was deleted before a failure, then the failure.
+	o.write.printResults(o.Out, out.Results, c.Context)
+	return err
 }

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -65,15 +64,8 @@ func (f *watchFlags) validate(cmd *cobra.Command) error {
 		}
 	}
 	if f.LeaderElect {
-		// client-go's rule: the leader gives up (renew deadline) before a
-		// follower may take over (lease duration).
-		switch {
-		case f.RetryPeriod <= 0:
-			return errors.New("--leader-elect-retry-period must be positive")
-		case f.RenewDeadline <= time.Duration(1.2*float64(f.RetryPeriod)):
-			return fmt.Errorf("--leader-elect-renew-deadline (%s) must be more than 1.2 times --leader-elect-retry-period (%s)", f.RenewDeadline, f.RetryPeriod)
-		case f.LeaseDuration <= f.RenewDeadline:
-			return fmt.Errorf("--leader-elect-lease-duration (%s) must be more than --leader-elect-renew-deadline (%s)", f.LeaseDuration, f.RenewDeadline)
+		if err := f.lease().Validate(); err != nil {
+			return err
 		}
 		if f.LeaseContext == "" {
 			// Refused before any cluster is contacted.
@@ -92,18 +84,22 @@ func noLeaseCluster(err error) error {
 // inClusterConfig is rest.InClusterConfig (a variable for tests).
 var inClusterConfig = rest.InClusterConfig
 
+// lease is the Lease the flags name, not yet placed in a cluster.
+func (f *watchFlags) lease() *controller.LeaderElection {
+	return &controller.LeaderElection{Namespace: f.LeaseNamespace, Name: f.LeaseName, Identity: f.Identity,
+		LeaseDuration: f.LeaseDuration, RenewDeadline: f.RenewDeadline, RetryPeriod: f.RetryPeriod}
+}
+
 // leaderElection says where the Lease lives: in --leader-elect-context,
 // else in the cluster the process runs in. A Lease in one of the synced
 // clusters by default would make that cluster's outage stop the sync of
 // the whole clusterset; so without either, the watch refuses to start.
 func (f *watchFlags) leaderElection(loader *clusterset.Loader) (*controller.LeaderElection, error) {
-	id := f.Identity
-	if id == "" {
+	le := f.lease()
+	if le.Identity == "" {
 		host, _ := os.Hostname()
-		id = fmt.Sprintf("%s-%d", host, os.Getpid())
+		le.Identity = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	le := &controller.LeaderElection{Namespace: f.LeaseNamespace, Name: f.LeaseName, Identity: id,
-		LeaseDuration: f.LeaseDuration, RenewDeadline: f.RenewDeadline, RetryPeriod: f.RetryPeriod}
 	if f.LeaseContext != "" {
 		c, err := loader.Connect(f.LeaseContext)
 		if err != nil {

@@ -39,6 +39,23 @@ type LeaderElection struct {
 // controllers do.
 var ErrLeaderElectionLost = errors.New("leader election lost")
 
+// Validate applies client-go's rule, checked before any cluster is
+// contacted: the leader gives up (renew deadline) before a follower may take
+// over (lease duration), and retries often enough to renew in time.
+func (le *LeaderElection) Validate() error {
+	if le.LeaseDuration < 0 || le.RenewDeadline < 0 || le.RetryPeriod < 0 {
+		return errors.New("the --leader-elect-* durations cannot be negative (0 means the default)")
+	}
+	lease, renew, retry := le.durations()
+	switch {
+	case renew <= time.Duration(1.2*float64(retry)):
+		return fmt.Errorf("--leader-elect-renew-deadline (%s) must be more than 1.2 times --leader-elect-retry-period (%s)", renew, retry)
+	case lease <= renew:
+		return fmt.Errorf("--leader-elect-lease-duration (%s) must be more than --leader-elect-renew-deadline (%s)", lease, renew)
+	}
+	return nil
+}
+
 func (le *LeaderElection) durations() (lease, renew, retry time.Duration) {
 	lease, renew, retry = le.LeaseDuration, le.RenewDeadline, le.RetryPeriod
 	if lease == 0 {

@@ -3,7 +3,10 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/clusterset"
 )
 
 // Mode is how a verb syncs, as its flags say: the input of Policy.
@@ -76,4 +79,47 @@ func (p Policy) CheckStart(unreachable []Unreachable) error {
 	}
 	return fmt.Errorf("--watch did not start: %s cannot be reached: %w; it starts once every cluster answers (while running, it keeps an unreachable source's endpoints for --stale-ttl and picks the cluster up again)",
 		strings.Join(names, ", "), errors.Join(errs...))
+}
+
+// SetAside sorts the clusters of a connection (clusterset.ConnectEach): those
+// reached, each once and in order (contexts naming one API server share a
+// Cluster), and those that cannot be reached, which CheckStart and Outcome
+// decide about. Any other failure (a bad context, a cluster id that is not
+// a DNS label) stops the run before a read.
+func SetAside(members []clusterset.Member) ([]*clusterset.Cluster, []Unreachable, error) {
+	var clusters []*clusterset.Cluster
+	var unreachable []Unreachable
+	var errs []error
+	for _, m := range members {
+		switch {
+		case m.Err != nil && clusterset.Unreachable(m.Err):
+			unreachable = append(unreachable, Unreachable{Cluster: &clusterset.Cluster{Context: m.Context}, Err: m.Err})
+		case m.Err != nil:
+			errs = append(errs, m.Err)
+		case !slices.Contains(clusters, m.Cluster):
+			clusters = append(clusters, m.Cluster)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	return clusters, unreachable, nil
+}
+
+// Outcome is a one-shot sync's result under the policy: the clusters set
+// aside at start and those the sync went on without are one
+// *UnreachableError; any other error is returned as it is.
+func Outcome(err error, unreachable []Unreachable) error {
+	var unreachableErr *UnreachableError
+	if errors.As(err, &unreachableErr) {
+		unreachable = append(unreachable, unreachableErr.Clusters...)
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(unreachable) > 0 {
+		return &UnreachableError{Clusters: unreachable}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -80,5 +81,47 @@ func TestPolicyCheckStart(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
+	}
+}
+
+// TestSetAsideAndOutcome: a cluster that does not answer is set aside and
+// named at the end; a shared API server counts once; any other failure
+// stops the run before a read.
+func TestSetAsideAndOutcome(t *testing.T) {
+	east := &clusterset.Cluster{Context: "east", ID: "east"}
+	refused := &url.Error{Op: "Get", URL: "https://127.0.0.1:1", Err: errors.New("connection refused")}
+	clusters, unreachable, err := engine.SetAside([]clusterset.Member{
+		{Context: "east", Cluster: east},
+		{Context: "west", Err: refused},
+		{Context: "east-admin", Cluster: east},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(clusters) != 1 || clusters[0] != east {
+		t.Errorf("clusters %v, want east once", clusters)
+	}
+	if len(unreachable) != 1 || unreachable[0].Cluster.Context != "west" {
+		t.Fatalf("unreachable %v, want west", unreachable)
+	}
+
+	bad := errors.New(`context "typo" not found in the kubeconfig`)
+	if _, _, err := engine.SetAside([]clusterset.Member{{Context: "east", Cluster: east}, {Context: "typo", Err: bad}}); !errors.Is(err, bad) {
+		t.Errorf("a context that is not a connection failure: got %v, want it to stop the run", err)
+	}
+
+	// The clusters set aside at start and those lost during the sync are
+	// one error naming both.
+	lost := &engine.UnreachableError{Clusters: []engine.Unreachable{{Cluster: &clusterset.Cluster{Context: "north"}, Err: refused}}}
+	var got *engine.UnreachableError
+	if err := engine.Outcome(lost, unreachable); !errors.As(err, &got) || len(got.Clusters) != 2 ||
+		!strings.Contains(err.Error(), "west") || !strings.Contains(err.Error(), "north") {
+		t.Errorf("outcome %v, want one UnreachableError naming west and north", err)
+	}
+	if err := engine.Outcome(nil, nil); err != nil {
+		t.Errorf("nothing unreachable: outcome %v, want nil", err)
+	}
+	if err := engine.Outcome(bad, unreachable); !errors.Is(err, bad) {
+		t.Errorf("a write failure: outcome %v, want it as it is", err)
 	}
 }

@@ -221,3 +221,34 @@ func appendNotes(list, notes []string) []string {
 func AnyServed(names []Name) bool {
 	return slices.ContainsFunc(names, func(n Name) bool { return n.Served && n.Here != "no" })
 }
+
+// Build is resolve's report of target as the consumer's DNS answers it:
+// the consumer's state read in scope (the target's namespace, else
+// namespace; every namespace when namespace is empty), every name of the
+// target and its answer, the notes, and, when no name is served, the first
+// broken link found across the clusterset. With dnsServer, each answer is
+// also asked of that live server.
+func Build(ctx context.Context, consumer *clusterset.Cluster, target dns.Target, targetText, namespace string, members Clusterset, dnsServer string) (Report, error) {
+	scope := snapshot.Scope{Namespace: namespace}
+	if target.IsName() {
+		scope.Namespace = target.Name.Namespace
+	}
+	state, setup, err := ReadConsumerDNS(ctx, consumer, scope)
+	if err != nil {
+		return Report{}, err
+	}
+	report := Report{Consumer: consumer.Context, Target: targetText, DNSSetup: setup, Names: []Name{}}
+	target, report.Notes = ServiceOfDerived(state, target, scope.Namespace)
+	names, notes := Answers(state, setup, target, scope.Namespace)
+	report.Names, report.Notes = names, append(report.Notes, notes...)
+	if !AnyServed(report.Names) {
+		report.Broken, err = members.Diagnose(ctx, consumer, state, target, targetText, scope, report.Names)
+		if err != nil {
+			return Report{}, err
+		}
+	}
+	if dnsServer != "" {
+		CompareLive(ctx, dnsServer, report.Names)
+	}
+	return report, nil
+}
