@@ -58,9 +58,18 @@ func TestDataPlaneGoneWhenHarnessKilled(t *testing.T) {
 	if len(pids) != 2 || len(namespaces) != 4 {
 		t.Fatalf("want 2 kube-proxies and 4 namespaces (segment, 2 nodes, 1 pod)")
 	}
+	// The kernel reuses a freed namespace's inode number at once, and
+	// other test packages create namespaces while this one runs: so a
+	// namespace counts as left only while a process that held it before
+	// the kill (same pid, same start time) still holds it.
+	before := map[string]bool{}
 	for _, ns := range namespaces {
-		if holders := namespaceHolders(ns); len(holders) == 0 {
+		holders := namespaceHolders(ns)
+		if len(holders) == 0 {
 			t.Fatalf("before the kill, nothing holds %s: the check below could not fail", ns)
+		}
+		for _, h := range holders {
+			before[ns+" "+h.process] = true
 		}
 	}
 	if err := child.Process.Kill(); err != nil {
@@ -78,8 +87,10 @@ func TestDataPlaneGoneWhenHarnessKilled(t *testing.T) {
 		}
 		left = append(left, processesMentioning(dir)...)
 		for _, ns := range namespaces {
-			for _, holder := range namespaceHolders(ns) {
-				left = append(left, ns+" held by "+holder)
+			for _, h := range namespaceHolders(ns) {
+				if before[ns+" "+h.process] {
+					left = append(left, ns+" held by "+h.where)
+				}
 			}
 		}
 		if len(left) == 0 {
@@ -160,24 +171,45 @@ func processesMentioning(s string) []string {
 	return found
 }
 
+// holder is a process in a namespace or holding a file descriptor of it:
+// process is its pid and start time (a pid alone can be reused), where the
+// member process or the descriptor.
+type holder struct{ process, where string }
+
 // namespaceHolders lists the processes that are in the namespace or hold a
 // file descriptor of it.
-func namespaceHolders(id string) []string {
-	var holders []string
+func namespaceHolders(id string) []holder {
+	var holders []holder
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, proc := range procs {
+		process := proc + " started " + startTime(proc)
 		if link, err := os.Readlink(filepath.Join(proc, "ns", "net")); err == nil && link == id {
-			holders = append(holders, proc+" (member)")
+			holders = append(holders, holder{process, proc + " (member)"})
 			continue
 		}
 		fds, _ := filepath.Glob(filepath.Join(proc, "fd", "*"))
 		for _, fd := range fds {
 			if link, err := os.Readlink(fd); err == nil && link == id {
-				holders = append(holders, fd)
+				holders = append(holders, holder{process, fd})
 			}
 		}
 	}
 	return holders
+}
+
+// startTime is field 22 of /proc/PID/stat: when the process started, in
+// clock ticks since boot.
+func startTime(proc string) string {
+	stat, err := os.ReadFile(filepath.Join(proc, "stat"))
+	if err != nil {
+		return "?"
+	}
+	_, after, _ := strings.Cut(string(stat), ") ")
+	fields := strings.Fields(after)
+	if len(fields) < 20 {
+		return "?"
+	}
+	return fields[19]
 }
 
 func isZombie(pid int) bool {
