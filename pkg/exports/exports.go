@@ -41,6 +41,8 @@ type Request struct {
 	// Force unexports ServiceExports that kubectl mcs did not create.
 	Force             bool
 	DryRun            cmdutil.DryRunStrategy
+	// MaxWritesInFlight bounds the export writes in flight (0: the
+	// default, apply.DefaultMaxWritesInFlight).
 	MaxWritesInFlight int
 	// Now stamps the Valid condition.
 	Now time.Time
@@ -68,6 +70,12 @@ type exportPlan struct {
 func Export(ctx context.Context, r Request) (*Outcome, error) {
 	o := &r
 	c := r.Cluster
+	if o.MaxWritesInFlight < 1 {
+		o.MaxWritesInFlight = apply.DefaultMaxWritesInFlight
+	}
+	if o.Warnings == nil {
+		o.Warnings = io.Discard
+	}
 	gvr, err := c.MCSResource(clusterset.ServiceExports)
 	if err != nil {
 		return nil, err

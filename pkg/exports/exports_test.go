@@ -27,7 +27,7 @@ var (
 )
 
 func request(f *clustersettest.Fake, services ...string) exports.Request {
-	return exports.Request{Cluster: f.Cluster, Namespace: "shop", Services: services, MaxWritesInFlight: 4, Now: now, Warnings: &bytes.Buffer{}}
+	return exports.Request{Cluster: f.Cluster, Namespace: "shop", Services: services, Now: now}
 }
 
 func external(namespace, name string) *corev1.Service {
