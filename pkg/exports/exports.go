@@ -39,8 +39,8 @@ type Request struct {
 	// AllowMissing exports a named Service that does not exist yet.
 	AllowMissing bool
 	// Force unexports ServiceExports that kubectl mcs did not create.
-	Force             bool
-	DryRun            cmdutil.DryRunStrategy
+	Force  bool
+	DryRun cmdutil.DryRunStrategy
 	// MaxWritesInFlight bounds the export writes in flight (0: the
 	// default, apply.DefaultMaxWritesInFlight).
 	MaxWritesInFlight int
