@@ -43,14 +43,21 @@ import (
 
 // watchClients are the clients w's informers use: the cluster's own
 // configuration (its request counting included) with w noting the
-// connection faults. A cluster without a configuration (a fake) keeps
-// its clients.
+// connection faults, and without --request-timeout. That timeout is the
+// http.Client's, which bounds a whole exchange, a watch stream's body
+// included: with it every watch was cut and made again each
+// --request-timeout, a round trip per informer each time. A watch ends
+// when the server says (the reflector's timeoutSeconds), and a dead
+// connection is found by the HTTP/2 health check and by the probe, which
+// keeps the timeout. A cluster without a configuration (a fake) keeps its
+// clients.
 func (w *clusterWatch) watchClients() (kubernetes.Interface, dynamic.Interface, error) {
 	cl := w.cluster
 	if cl.Config == nil {
 		return cl.Kube, cl.Dynamic, nil
 	}
 	cfg := rest.CopyConfig(cl.Config)
+	cfg.Timeout = 0
 	cfg.Wrap(w.noteFaults)
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -83,8 +90,8 @@ func (w *clusterWatch) noteFaults(next http.RoundTripper) http.RoundTripper {
 }
 
 // givenUp holds for a request its client canceled: its context ended, or
-// its Cancel channel closed (http.Client's Timeout, --request-timeout,
-// closes it before it ends the context).
+// its Cancel channel closed (an http.Client's Timeout closes it before it
+// ends the context; the informers' clients have none, see watchClients).
 func givenUp(req *http.Request) bool {
 	if req.Context().Err() != nil {
 		return true

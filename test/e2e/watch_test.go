@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -228,4 +229,81 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestWatchStreamsOutliveRequestTimeout: --request-timeout bounds the
+// watch mode's requests, not its watch streams. The API server's own count
+// of ended WATCH requests of the MCS API stays put for four timeouts while
+// the watch runs (each stream was cut and made again every timeout before),
+// and a change after that quiet time still arrives through those streams.
+func TestWatchStreamsOutliveRequestTimeout(t *testing.T) {
+	needClusters(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	set, err := localcluster.Start(ctx, localcluster.Options{Clusters: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Stop()
+	ns := "watch-timeout"
+	for _, c := range set.Clusters {
+		if _, err := c.Create(ctx, ns, []byte(namespaceManifest(ns))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	provider, consumer := set.Cluster("cluster1"), set.Cluster("cluster2")
+	if _, err := provider.Create(ctx, ns, fixtures.MustRead(fixtures.SeedMySQL)); err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 2 * time.Second
+	w := startWatch(ctx, set.Kubeconfig, "sync", "-n", ns, "--clusters", "cluster1,cluster2", "--watch", "--request-timeout", timeout.String())
+	defer func() {
+		if code := w.stop(); code != 0 {
+			t.Errorf("the watch exited %d:\n%s", code, w.log.String())
+		}
+	}()
+	eventually(ctx, t, 60*time.Second, "the watch's caches synced", func() (bool, string) {
+		return strings.Contains(w.log.String(), "caches synced"), w.log.String()
+	})
+
+	before := endedMCSWatches(ctx, t, provider)
+	time.Sleep(4 * timeout)
+	after := endedMCSWatches(ctx, t, provider)
+	// kube-controller-manager's garbage collector watches these resources
+	// too; its streams last minutes, so at most one of them may end here.
+	if after-before > 1 {
+		t.Errorf("%d WATCH requests of the MCS API ended in cluster1 within %s (%d before, %d after): the watch's streams are cut at --request-timeout %s",
+			after-before, 4*timeout, before, after, timeout)
+	}
+
+	// The streams still carry events: an export made now is imported.
+	kubectlMCS(t, set.Kubeconfig, "export", "mysql", "-n", ns, "--context", "cluster1").mustSucceed(t)
+	eventually(ctx, t, 30*time.Second, "an export after the quiet time is imported in cluster2", func() (bool, string) {
+		_, err := getServiceImportErr(ctx, consumer, ns, "mysql")
+		return err == nil, errString(err)
+	})
+}
+
+// endedMCSWatches is the API server's count of WATCH requests of the
+// multicluster.x-k8s.io group that have ended (apiserver_request_total
+// counts a watch when its stream closes).
+func endedMCSWatches(ctx context.Context, t *testing.T, c *localcluster.Cluster) int {
+	t.Helper()
+	raw, err := c.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("%s: reading /metrics: %v", c.Name, err)
+	}
+	total := 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `verb="WATCH"`) || !strings.Contains(line, `group="multicluster.x-k8s.io"`) {
+			continue
+		}
+		fields := strings.Fields(line)
+		n, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			t.Fatalf("%s: /metrics line %q: %v", c.Name, line, err)
+		}
+		total += int(n)
+	}
+	return total
 }
