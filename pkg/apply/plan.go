@@ -442,18 +442,20 @@ func (x *Executor) write(ctx context.Context, w *Writer, gvr schema.GroupVersion
 		return u, nil
 	}
 	switch ch.Kind {
-	case reconcile.KindServiceExportStatus:
-		return w.ApplyStatus(ctx, gvr, u)
-	case reconcile.KindServiceImportStatus:
-		withStatus := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(),
-			"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace()},
-			"status":   u.Object["status"],
-		}}
-		out, err := w.ApplyStatus(ctx, gvr, withStatus)
+	case reconcile.KindServiceExportStatus, reconcile.KindServiceImportStatus:
+		status := u
+		if ch.Kind == reconcile.KindServiceImportStatus {
+			status = &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(),
+				"metadata": map[string]any{"name": u.GetName(), "namespace": u.GetNamespace()},
+				"status":   u.Object["status"],
+			}}
+		}
+		out, err := w.ApplyStatus(ctx, gvr, status)
 		if x.DryRun == cmdutil.DryRunServer && apierrors.IsNotFound(err) {
-			// A new import: its create was only simulated, so the status
-			// subresource has no object to apply to. Shown as rendered.
+			// A new import or export: its create was only simulated, so
+			// the status subresource has no object to apply to. Shown as
+			// rendered.
 			return u, nil
 		}
 		if err != nil || x.DryRun == cmdutil.DryRunClient {

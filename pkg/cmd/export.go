@@ -47,9 +47,10 @@ func NewCmdExport(loader *clusterset.Loader, streams genericiooptions.IOStreams)
 			a ServiceExport with the name and namespace of each Service, and write its Valid
 			condition. Run "kubectl mcs import" in the consuming cluster to make it reachable there.
 
-			An ExternalName Service cannot be exported. A Service that does not exist is an
-			error unless --allow-missing-service is given (the MCS API lets an export wait for
-			its Service). Nothing is written unless every named Service can be exported.`),
+			An ExternalName Service cannot be exported, nor a Service kubectl mcs derived from an
+			import (amcs-*). A Service that does not exist is an error unless
+			--allow-missing-service is given (the MCS API lets an export wait for its Service).
+			Nothing is written unless every named Service can be exported.`),
 		Example: exportExample,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {
@@ -62,7 +63,7 @@ func NewCmdExport(loader *clusterset.Loader, streams genericiooptions.IOStreams)
 		},
 	}
 	o.write = newWriteFlags(cmd, "exported")
-	cmd.Flags().BoolVar(&o.All, "all", false, "Export every Service of the namespace (ExternalName Services are skipped).")
+	cmd.Flags().BoolVar(&o.All, "all", false, "Export every Service of the namespace (ExternalName and derived Services are skipped).")
 	cmd.Flags().BoolVar(&o.AllowMissing, "allow-missing-service", false, "Create the ServiceExport even if its Service does not exist yet.")
 	return cmd
 }

@@ -105,9 +105,11 @@ func Export(ctx context.Context, r Request) (*Outcome, error) {
 			problems = append(problems, o.missingService(ctx, name))
 			continue
 		}
-		if svc != nil && !reconcile.Exportable(svc) {
-			problems = append(problems, c.Errorf("Service %s/%s is of type ExternalName, which the MCS API cannot export (export a ClusterIP or headless Service instead)", o.Namespace, name))
-			continue
+		if svc != nil {
+			if why, instead := reconcile.NotExportable(svc); why != "" {
+				problems = append(problems, c.Errorf("%s (%s)", why, instead))
+				continue
+			}
 		}
 		plans = append(plans, o.plan(c, name, svc, existing[name], now))
 	}
@@ -281,8 +283,8 @@ func (o *Request) services(ctx context.Context) (map[string]*corev1.Service, err
 		}
 		for i := range list.Items {
 			svc := &list.Items[i]
-			if !reconcile.Exportable(svc) {
-				fmt.Fprintf(o.Warnings, "Warning: %s: skipping Service %s/%s: ExternalName Services cannot be exported\n", c.Context, o.Namespace, svc.Name)
+			if why, _ := reconcile.NotExportable(svc); why != "" {
+				fmt.Fprintf(o.Warnings, "Warning: %s: skipping: %s\n", c.Context, why)
 				continue
 			}
 			out[svc.Name] = svc

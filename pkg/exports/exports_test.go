@@ -40,12 +40,15 @@ func external(namespace, name string) *corev1.Service {
 // among the named ones refuses the whole export, naming each problem and
 // its fix, and nothing is written.
 func TestExportChecksEveryServiceFirst(t *testing.T) {
-	f := clustersettest.New("east", clustersettest.Namespace("shop"), clustersettest.Service("shop", "web", false), external("shop", "legacy"))
-	_, err := exports.Export(context.Background(), request(f, "web", "legacy", "gone"))
+	derived := clustersettest.Service("shop", reconcile.DerivedServiceName("api"), false)
+	derived.Labels = map[string]string{reconcile.ManagedByLabel: reconcile.FieldManager, mcsv1beta1.LabelServiceName: "api"}
+	f := clustersettest.New("east", clustersettest.Namespace("shop"), clustersettest.Service("shop", "web", false), external("shop", "legacy"), derived)
+	_, err := exports.Export(context.Background(), request(f, "web", "legacy", "gone", derived.Name))
 	if err == nil {
-		t.Fatal("export succeeded with a missing and an ExternalName Service")
+		t.Fatal("export succeeded with a missing, an ExternalName and a derived Service")
 	}
-	for _, want := range []string{"nothing was exported", "east", "Service shop/legacy is of type ExternalName", "Service shop/gone not found", "--allow-missing-service"} {
+	for _, want := range []string{"nothing was exported", "east", "Service shop/legacy is of type ExternalName", "Service shop/gone not found", "--allow-missing-service",
+		"Service shop/amcs-api is the Service kubectl mcs derived from the ServiceImport shop/api", "export Service shop/api in a cluster that runs it"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
@@ -127,7 +130,7 @@ func TestExportAllSkipsExternalName(t *testing.T) {
 	if len(out.Results) != 1 || out.Results[0].Name != "web" {
 		t.Errorf("results %v, want web alone", out.Results)
 	}
-	if !strings.Contains(warnings.String(), "east: skipping Service shop/legacy") {
+	if !strings.Contains(warnings.String(), "east: skipping: Service shop/legacy is of type ExternalName") {
 		t.Errorf("warnings %q, want legacy named", warnings.String())
 	}
 }
@@ -175,5 +178,24 @@ func TestUnexportOnlyOwnExports(t *testing.T) {
 	}
 	if len(out.Results) != 2 || f.Get(exportsGVR, "shop", "web") != nil || f.Get(exportsGVR, "shop", "db") != nil {
 		t.Errorf("forced unexport: results %v, writes %v; want both deleted", out.Results, f.Writes())
+	}
+}
+
+// TestExportServerDryRunOfANewExport: the server only simulates the create,
+// so the new export's status has nothing to apply to; the dry run still
+// succeeds and shows the export as it would be written.
+func TestExportServerDryRunOfANewExport(t *testing.T) {
+	f := clustersettest.New("east", clustersettest.Namespace("shop"), clustersettest.Service("shop", "web", false))
+	r := request(f, "web")
+	r.DryRun = cmdutil.DryRunServer
+	out, err := exports.Export(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Results) != 1 || out.Results[0].Action != apply.Created || len(out.Objects) != 1 || out.Objects[0].Object["status"] == nil {
+		t.Errorf("results %v, objects %v: want web created, shown with its status", out.Results, out.Objects)
+	}
+	if w := f.Writes(); len(w) > 0 {
+		t.Errorf("server dry run stored %v", w)
 	}
 }

@@ -57,8 +57,8 @@ func newExportedService(cluster string, export *mcsv1beta1.ServiceExport, servic
 		e.valid = validity{reason: mcsv1beta1.ServiceExportReasonNoService,
 			message: fmt.Sprintf("Service %s does not exist in %s", key, cluster)}
 	case !Exportable(service):
-		e.valid = validity{reason: mcsv1beta1.ServiceExportReasonInvalidServiceType,
-			message: fmt.Sprintf("Service %s is of type ExternalName, which cannot be exported", key)}
+		why, _ := NotExportable(service)
+		e.valid = validity{reason: mcsv1beta1.ServiceExportReasonInvalidServiceType, message: why}
 	default:
 		e.importType = ImportTypeOf(service)
 		e.ports = servicePortsOf(service)
@@ -68,10 +68,41 @@ func newExportedService(cluster string, export *mcsv1beta1.ServiceExport, servic
 	return e
 }
 
-// Exportable says whether the MCS API can export a Service: every type but
-// ExternalName, which has no endpoints to import.
+// Exportable says whether a Service can be exported (NotExportable says
+// why not).
 func Exportable(svc *corev1.Service) bool {
-	return svc.Spec.Type != corev1.ServiceTypeExternalName
+	why, _ := NotExportable(svc)
+	return why == ""
+}
+
+// NotExportable says why a Service cannot be exported, and what to export
+// instead; "" when it can be:
+//   - an ExternalName Service has no endpoints to import (KEP-1645,
+//     "Exporting services"); the MCS API's InvalidServiceType;
+//   - a Service kubectl mcs derived from a ServiceImport (DerivedFrom) is
+//     this implementation's, not the user's: exporting it would put the
+//     endpoints the cluster imported back into the clusterset as its own,
+//     under another name. The KEP lets a controller refuse a type it cannot
+//     export; this is one, reported with the same reason.
+func NotExportable(svc *corev1.Service) (why, instead string) {
+	key := serviceKey{svc.Namespace, svc.Name}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return fmt.Sprintf("Service %s is of type ExternalName, which cannot be exported", key),
+			"export a ClusterIP or headless Service instead"
+	}
+	if imported, ok := DerivedFrom(svc); ok {
+		return fmt.Sprintf("Service %s is the Service kubectl mcs derived from the ServiceImport %s/%s, which cannot be exported", key, svc.Namespace, imported),
+			fmt.Sprintf("export Service %s/%s in a cluster that runs it", svc.Namespace, imported)
+	}
+	return "", ""
+}
+
+// DerivedFrom says whether a Service is one kubectl mcs derived from a
+// ServiceImport (labelled managed-by kubectl-mcs and with the import's
+// name), and names the import.
+func DerivedFrom(svc *corev1.Service) (importName string, ok bool) {
+	importName = svc.Labels[mcsv1beta1.LabelServiceName]
+	return importName, isManaged(svc.Labels) && importName != ""
 }
 
 // ImportTypeOf maps a Service to its import type: clusterIP None is

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
+	"github.com/kubectl-mcs/kubectl-mcs/pkg/reconcile"
 	"github.com/kubectl-mcs/kubectl-mcs/test/localcluster"
 	"github.com/kubectl-mcs/kubectl-mcs/test/pluginrun"
 )
@@ -72,6 +73,39 @@ func TestConformance(t *testing.T) {
 	t.Run("EndpointSlicesInEveryCluster", func(t *testing.T) { confEndpointSlices(ctx, t, set, ns) })
 	// Spec 7, KEP-1645 "ServiceExport" (v1beta1 exportedLabels/exportedAnnotations): only those reach the ServiceImport, never the Service's or the ServiceExport's own metadata.
 	t.Run("OnlyExportedMetadataImported", func(t *testing.T) { confExportedMetadata(ctx, t, set, ns) })
+	// Not a KEP rule but this implementation's: a derived Service is
+	// kubectl mcs's, and exporting it would put a cluster's imported
+	// endpoints back into the clusterset as its own. export refuses it,
+	// and an export made by hand is Valid=False/InvalidServiceType.
+	t.Run("DerivedServiceNotExported", func(t *testing.T) { confDerivedService(ctx, t, set, ns) })
+}
+
+// confDerivedService: a derived Service cannot be exported.
+func confDerivedService(ctx context.Context, t *testing.T, set *localcluster.Set, ns string) {
+	createWorkload(ctx, t, set.Cluster("cluster1"), ns, confService("c8-web", false))
+	kubectlMCS(t, set.Kubeconfig, "export", "c8-web", "-n", ns, "--context", "cluster1").mustSucceed(t)
+	if ok, state := within(ctx, confImportWithin, importsIn(ctx, set, ns, "c8-web", confClusters, mcsv1beta1.ClusterSetIP, "cluster1")); !ok {
+		t.Fatalf("c8-web exported by cluster1: want a ServiceImport in every cluster within %s; saw %s", confImportWithin, state)
+	}
+	derived := reconcile.DerivedServiceName("c8-web")
+	kubectlMCS(t, set.Kubeconfig, "export", derived, "-n", ns, "--context", "cluster2").
+		mustFail(t, "cluster2", "Service "+ns+"/"+derived+" is the Service kubectl mcs derived from the ServiceImport "+ns+"/c8-web", "export Service "+ns+"/c8-web in a cluster that runs it")
+
+	consumer := set.Cluster("cluster2")
+	createV1beta1Export(ctx, t, consumer, &mcsv1beta1.ServiceExport{ObjectMeta: metav1.ObjectMeta{Name: derived, Namespace: ns}})
+	eventually(ctx, t, confImportWithin, derived+": Valid=False/InvalidServiceType on cluster2's hand-made export", func() (bool, string) {
+		c := meta.FindStatusCondition(getExport(ctx, t, consumer, ns, derived).Status.Conditions, string(mcsv1beta1.ServiceExportConditionValid))
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == string(mcsv1beta1.ServiceExportReasonInvalidServiceType), conditionString(c)
+	})
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok, state := importsGone(ctx, set, ns, derived)(); !ok {
+			t.Fatalf("an export of the derived Service %s was imported: %s", derived, state)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	kubectlMCS(t, set.Kubeconfig, "unexport", derived, "-n", ns, "--context", "cluster2", "--force").mustSucceed(t)
+	kubectlMCS(t, set.Kubeconfig, "unexport", "c8-web", "-n", ns, "--context", "cluster1").mustSucceed(t)
 }
 
 // confImportedEverywhere: spec 1.
