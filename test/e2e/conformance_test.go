@@ -97,13 +97,7 @@ func confDerivedService(ctx context.Context, t *testing.T, set *localcluster.Set
 		c := meta.FindStatusCondition(getExport(ctx, t, consumer, ns, derived).Status.Conditions, string(mcsv1beta1.ServiceExportConditionValid))
 		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == string(mcsv1beta1.ServiceExportReasonInvalidServiceType), conditionString(c)
 	})
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
-		if ok, state := importsGone(ctx, set, ns, derived)(); !ok {
-			t.Fatalf("an export of the derived Service %s was imported: %s", derived, state)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	staysUnimported(ctx, t, set, ns, derived, "an export of the derived Service "+derived)
 	kubectlMCS(t, set.Kubeconfig, "unexport", derived, "-n", ns, "--context", "cluster2", "--force").mustSucceed(t)
 	kubectlMCS(t, set.Kubeconfig, "unexport", "c8-web", "-n", ns, "--context", "cluster1").mustSucceed(t)
 }
@@ -328,12 +322,18 @@ func confExternalName(ctx context.Context, t *testing.T, set *localcluster.Set, 
 		c := meta.FindStatusCondition(getExport(ctx, t, exporter, ns, "c5-external").Status.Conditions, string(mcsv1beta1.ServiceExportConditionValid))
 		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == string(mcsv1beta1.ServiceExportReasonInvalidServiceType), conditionString(c)
 	})
-	// The condition is written by the sync that would have imported it;
-	// it stays absent for a while after that too.
+	staysUnimported(ctx, t, set, ns, "c5-external", "an ExternalName export")
+}
+
+// staysUnimported checks that an invalid export is imported nowhere. Its
+// condition is written by the sync that would have imported it, so the
+// import must stay absent for a while after that too.
+func staysUnimported(ctx context.Context, t *testing.T, set *localcluster.Set, ns, svc, what string) {
+	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
-		if ok, state := importsGone(ctx, set, ns, "c5-external")(); !ok {
-			t.Fatalf("an ExternalName export was imported: %s", state)
+		if ok, state := importsGone(ctx, set, ns, svc)(); !ok {
+			t.Fatalf("%s was imported: %s", what, state)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
