@@ -72,8 +72,7 @@ func ReadCoreDNS(ctx context.Context, kube kubernetes.Interface) (*CoreDNS, erro
 	cm, err := kube.CoreV1().ConfigMaps(CoreDNSNamespace).Get(ctx, CoreDNSConfigMap, metav1.GetOptions{})
 	<-read
 	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("ConfigMap %s/%s not found: this cluster's DNS is not CoreDNS set up the usual way; configure its DNS to serve clusterset.local by hand, or use <host>.amcs-<svc>.<ns>.svc.cluster.local names, which any cluster DNS serves",
-			CoreDNSNamespace, CoreDNSConfigMap)
+		return nil, ErrNoCoreDNS
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", CoreDNSNamespace, CoreDNSConfigMap, err)
@@ -82,6 +81,11 @@ func ReadCoreDNS(ctx context.Context, kube kubernetes.Interface) (*CoreDNS, erro
 	out.Check = CheckCorefile(out.Corefile())
 	return out, nil
 }
+
+// ErrNoCoreDNS is ReadCoreDNS's answer for a cluster without the
+// ConfigMap.
+var ErrNoCoreDNS = fmt.Errorf("ConfigMap %s/%s not found: this cluster's DNS is not CoreDNS set up the usual way; configure its DNS to serve clusterset.local by hand, or use <host>.amcs-<svc>.<ns>.svc.cluster.local names, which any cluster DNS serves",
+	CoreDNSNamespace, CoreDNSConfigMap)
 
 // ErrCorefileChanged is WriteCorefile's answer when the ConfigMap changed
 // since it was read.

@@ -5,11 +5,11 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/version"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
@@ -201,16 +201,17 @@ func (r *run) checkDNS(ctx context.Context) {
 // Deployment's image is recent enough to run it.
 func corednsChecks(ctx context.Context, c *clusterset.Cluster) []Check {
 	zone := Check{Name: "serves clusterset.local", Cluster: c.Context}
-	cm, err := c.Kube.CoreV1().ConfigMaps(dns.CoreDNSNamespace).Get(ctx, dns.CoreDNSConfigMap, metav1.GetOptions{})
+	// The Corefile and the version in one round trip.
+	coredns, err := dns.ReadCoreDNS(ctx, c.Kube)
 	switch {
-	case apierrors.IsNotFound(err):
+	case errors.Is(err, dns.ErrNoCoreDNS):
 		zone.Result = Warn
 		zone.Message = fmt.Sprintf("no ConfigMap %s/%s: this cluster's DNS is not CoreDNS set up the usual way, so whether it serves clusterset.local cannot be told", dns.CoreDNSNamespace, dns.CoreDNSConfigMap)
 		zone.Fix = []string{"configure its DNS to serve clusterset.local by hand, or use the <host>.amcs-<svc>.<ns>.svc.cluster.local names, which any cluster DNS serves"}
 	case err != nil:
-		zone.Result, zone.Message = Fail, fmt.Sprintf("reading ConfigMap %s/%s: %v", dns.CoreDNSNamespace, dns.CoreDNSConfigMap, err)
+		zone.Result, zone.Message = Fail, err.Error()
 	default:
-		report := dns.CheckCorefile(cm.Data["Corefile"])
+		report := coredns.Check
 		if report.ServesClusterSet() {
 			zone.Result, zone.Message = Pass, fmt.Sprintf("the Corefile's kubernetes plugin (server block %s) serves clusterset.local", report.ServerBlock)
 		} else {
@@ -221,7 +222,12 @@ func corednsChecks(ctx context.Context, c *clusterset.Cluster) []Check {
 		zone.Details = append(zone.Details, report.Warnings...)
 	}
 	ver := Check{Name: "CoreDNS >= " + dns.MinCoreDNSVersion, Cluster: c.Context}
-	v, err := dns.CoreDNSVersion(ctx, c.Kube)
+	var v *version.Version
+	if coredns != nil {
+		v, err = coredns.Version, coredns.VersionErr
+	} else {
+		v, err = dns.CoreDNSVersion(ctx, c.Kube)
+	}
 	switch {
 	case err != nil:
 		ver.Result, ver.Message = Warn, err.Error()
