@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -24,20 +23,18 @@ type CheckOptions struct {
 	Loader *clusterset.Loader
 	genericiooptions.IOStreams
 
-	Clusters      string
 	AllNamespaces bool
 	Pre           bool
 	DNSServer     string
 	Output        string
 
-	clustersGiven bool
-	now           func() time.Time
-	getenv        func(string) string
+	clusters *clustersetFlag
+	now      func() time.Time
 }
 
 // NewCmdCheck builds `kubectl mcs check`.
 func NewCmdCheck(loader *clusterset.Loader, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CheckOptions{Loader: loader, IOStreams: streams, now: time.Now, getenv: os.Getenv}
+	o := &CheckOptions{Loader: loader, IOStreams: streams, now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "check [--clusters CONTEXT,...] [-n NAMESPACE | -A] [--pre] [--dns-server HOST:PORT]",
 		Short: "Check the clusterset's health, with the fix for each problem",
@@ -62,14 +59,13 @@ func NewCmdCheck(loader *clusterset.Loader, streams genericiooptions.IOStreams) 
 			kubectl mcs check -n provider-ns --clusters cluster1,cluster2 -o json`),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.clustersGiven = cmd.Flags().Changed("clusters")
 			if err := o.Validate(); err != nil {
 				return err
 			}
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVar(&o.Clusters, "clusters", "", "Kubeconfig contexts of the clusterset, comma separated (default $"+ClustersEnv+", else all contexts).")
+	o.clusters = addClustersetFlag(cmd, "Kubeconfig contexts of the clusterset, comma separated")
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Check the exports and imports of every namespace.")
 	cmd.Flags().BoolVar(&o.Pre, "pre", false, "Check only the setup (API, CRDs, cluster ids, permissions, CoreDNS), before the first export.")
 	cmd.Flags().StringVar(&o.DNSServer, "dns-server", "", "Also ask this DNS server (HOST:PORT) every exported service's clusterset name.")
@@ -95,20 +91,13 @@ func (o *CheckOptions) Validate() error {
 
 // Run connects every context, runs the checks and prints them.
 func (o *CheckOptions) Run(ctx context.Context) error {
-	contexts, origin, err := clustersetContexts(o.Loader, o.Clusters, o.clustersGiven, o.getenv)
+	contexts, err := o.clusters.contexts(o.Loader, o.ErrOut)
 	if err != nil {
 		return err
 	}
-	if origin != "--clusters" {
-		fmt.Fprintf(o.ErrOut, "Clusterset from %s: %s\n", origin, strings.Join(contexts, ", "))
-	}
 	opts := health.Options{Pre: o.Pre, DNSServer: o.DNSServer, Now: o.now}
 	if !o.AllNamespaces {
-		ns, _, err := o.Loader.Flags.ToRawKubeConfigLoader().Namespace()
-		if err != nil || ns == "" {
-			ns = "default"
-		}
-		opts.Scope = snapshot.Scope{Namespace: ns}
+		opts.Scope = snapshot.Scope{Namespace: kubeconfigNamespace(o.Loader)}
 	}
 	// Connecting only builds clients; the checks contact the clusters.
 	members := make([]clusterset.Member, len(contexts))

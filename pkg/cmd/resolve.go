@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -25,18 +24,16 @@ type ResolveOptions struct {
 	genericiooptions.IOStreams
 
 	Target        string
-	Clusters      string
 	AllNamespaces bool
 	DNSServer     string
 
-	output        *reportOutput
-	clustersGiven bool
-	getenv        func(string) string
+	output   *reportOutput
+	clusters *clustersetFlag
 }
 
 // NewCmdResolve builds `kubectl mcs resolve`.
 func NewCmdResolve(loader *clusterset.Loader, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ResolveOptions{Loader: loader, IOStreams: streams, getenv: os.Getenv}
+	o := &ResolveOptions{Loader: loader, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "resolve NAME [-n NAMESPACE | -A] [--context CONSUMER] [--dns-server HOST:PORT]",
 		Short: "Show every DNS name that reaches a pod or service, and its answer",
@@ -63,14 +60,13 @@ func NewCmdResolve(loader *clusterset.Loader, streams genericiooptions.IOStreams
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Target = args[0]
-			o.clustersGiven = cmd.Flags().Changed("clusters")
 			if err := o.Validate(); err != nil {
 				return err
 			}
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVar(&o.Clusters, "clusters", "", "Kubeconfig contexts of the clusterset, to explain missing answers (default $"+ClustersEnv+", else all contexts).")
+	o.clusters = addClustersetFlag(cmd, "Kubeconfig contexts of the clusterset, to explain missing answers")
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Look in every namespace.")
 	cmd.Flags().StringVar(&o.DNSServer, "dns-server", "", "Also query this DNS server (HOST:PORT) and mark every disagreement.")
 	// A row is a DNS name and an answer, not an object: no -o name.
@@ -106,8 +102,7 @@ func (o *ResolveOptions) Run(ctx context.Context) error {
 		namespace = consumer.Namespace
 	}
 	members := resolve.Clusterset{Loader: o.Loader, Warnings: o.ErrOut, Contexts: func() ([]string, error) {
-		contexts, _, err := clustersetContexts(o.Loader, o.Clusters, o.clustersGiven, o.getenv)
-		return contexts, err
+		return o.clusters.contexts(o.Loader, nil)
 	}}
 	report, err := resolve.Build(ctx, consumer, target, o.Target, namespace, members, o.DNSServer)
 	if err != nil {

@@ -3,8 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,18 +20,16 @@ type StatusOptions struct {
 	genericiooptions.IOStreams
 
 	Services      []string
-	Clusters      string
 	AllNamespaces bool
 
-	output        *reportOutput
-	clustersGiven bool
-	now           func() time.Time
-	getenv        func(string) string
+	clusters *clustersetFlag
+	output   *reportOutput
+	now      func() time.Time
 }
 
 // NewCmdStatus builds `kubectl mcs status`.
 func NewCmdStatus(loader *clusterset.Loader, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &StatusOptions{Loader: loader, IOStreams: streams, now: time.Now, getenv: os.Getenv}
+	o := &StatusOptions{Loader: loader, IOStreams: streams, now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "status [SERVICE...] [--clusters CONTEXT,...] [-n NAMESPACE | -A]",
 		Short: "Show every exported and imported service across the clusterset",
@@ -54,14 +50,13 @@ func NewCmdStatus(loader *clusterset.Loader, streams genericiooptions.IOStreams)
 			kubectl mcs status -n provider-ns --clusters cluster1,cluster2 -o name`),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Services = args
-			o.clustersGiven = cmd.Flags().Changed("clusters")
 			if err := o.Validate(); err != nil {
 				return err
 			}
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVar(&o.Clusters, "clusters", "", "Kubeconfig contexts of the clusterset, comma separated (default $"+ClustersEnv+", else all contexts).")
+	o.clusters = addClustersetFlag(cmd, "Kubeconfig contexts of the clusterset, comma separated")
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Show services of every namespace.")
 	// dot (-o dot | dot -Tsvg) and mermaid draw the clusterset; -o name
 	// prints the ServiceExport (or, for an import alone, ServiceImport) a
@@ -83,22 +78,13 @@ func (o *StatusOptions) Validate() error {
 
 // Run reads every cluster in parallel and prints the table.
 func (o *StatusOptions) Run(ctx context.Context) error {
-	contexts, origin, err := clustersetContexts(o.Loader, o.Clusters, o.clustersGiven, o.getenv)
+	contexts, err := o.clusters.contexts(o.Loader, o.ErrOut)
 	if err != nil {
 		return err
 	}
-	if origin != "--clusters" {
-		fmt.Fprintf(o.ErrOut, "Clusterset from %s: %s\n", origin, strings.Join(contexts, ", "))
-	}
 	scope := snapshot.Scope{Services: o.Services}
 	if !o.AllNamespaces {
-		// -n, else the current context's namespace, else "default": read
-		// from the kubeconfig alone, no client needed.
-		ns, _, err := o.Loader.Flags.ToRawKubeConfigLoader().Namespace()
-		if err != nil || ns == "" {
-			ns = "default"
-		}
-		scope.Namespace = ns
+		scope.Namespace = kubeconfigNamespace(o.Loader)
 	}
 	scope.Services = status.ServicesOfDerived(ctx, o.Loader, o.Services, scope.Namespace)
 	states := status.Read(ctx, o.Loader, contexts, scope)

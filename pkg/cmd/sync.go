@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -27,14 +26,13 @@ type SyncOptions struct {
 	genericiooptions.IOStreams
 
 	Services        []string
-	Clusters        string
 	AllNamespaces   bool
 	CreateNamespace bool
 
-	clustersGiven bool
-	write         *writeFlags
-	watch         watchFlags
-	policy        engine.Policy
+	clusters *clustersetFlag
+	write    *writeFlags
+	watch    watchFlags
+	policy   engine.Policy
 }
 
 // NewCmdSync builds `kubectl mcs sync`.
@@ -69,7 +67,7 @@ func NewCmdSync(loader *clusterset.Loader, streams genericiooptions.IOStreams) *
 		},
 	}
 	o.write = newWriteFlags(cmd, "synced")
-	cmd.Flags().StringVar(&o.Clusters, "clusters", "", "Kubeconfig contexts of the clusterset, comma separated (default $"+ClustersEnv+", else all contexts).")
+	o.clusters = addClustersetFlag(cmd, "Kubeconfig contexts of the clusterset, comma separated")
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Sync exports of every namespace.")
 	cmd.Flags().BoolVar(&o.CreateNamespace, "create-namespace", false, "Create exported namespaces in the clusters that lack them (namespace sameness), instead of skipping those clusters.")
 	addWatchFlags(cmd, &o.watch)
@@ -79,7 +77,6 @@ func NewCmdSync(loader *clusterset.Loader, streams genericiooptions.IOStreams) *
 // Complete parses the flags.
 func (o *SyncOptions) Complete(cmd *cobra.Command, args []string) error {
 	o.Services = args
-	o.clustersGiven = cmd.Flags().Changed("clusters")
 	return o.write.complete(cmd)
 }
 
@@ -105,12 +102,9 @@ func (o *SyncOptions) Validate(cmd *cobra.Command) error {
 
 // Run connects the clusterset and syncs it once, or until interrupted.
 func (o *SyncOptions) Run(ctx context.Context) error {
-	contexts, origin, err := clustersetContexts(o.Loader, o.Clusters, o.clustersGiven, os.Getenv)
+	contexts, err := o.clusters.contexts(o.Loader, o.ErrOut)
 	if err != nil {
 		return err
-	}
-	if origin != "--clusters" {
-		fmt.Fprintf(o.ErrOut, "Clusterset from %s: %v\n", origin, contexts)
 	}
 	clusters, unreachable, err := connectClusterset(ctx, o.Loader, contexts)
 	if err != nil {
