@@ -11,8 +11,10 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -140,32 +142,24 @@ func Export(ctx context.Context, r Request) (*Outcome, error) {
 	results := make([]*apply.Result, len(plans))
 	printed := make([]*unstructured.Unstructured, len(plans))
 	errs := make([]error, len(plans))
-	sem := make(chan struct{}, o.MaxWritesInFlight)
-	var mu sync.Mutex
-	failed := false
-	var wg sync.WaitGroup
+	var writes errgroup.Group
+	writes.SetLimit(o.MaxWritesInFlight)
+	var failed atomic.Bool
 	for i, p := range plans {
-		sem <- struct{}{}
-		mu.Lock()
-		stop := failed
-		mu.Unlock()
-		if stop {
-			<-sem
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		// Go waits for a free slot; the write checks for a failure once
+		// it has one.
+		writes.Go(func() error {
+			if failed.Load() {
+				return nil
+			}
 			results[i], printed[i], errs[i] = o.writeExport(ctx, w, c, gvr, p)
 			if errs[i] != nil {
-				mu.Lock()
-				failed = true
-				mu.Unlock()
+				failed.Store(true)
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	writes.Wait()
 	out := &Outcome{}
 	for i := range plans {
 		if errs[i] != nil {
