@@ -144,51 +144,7 @@ func TestRunOrderUnderShuffledCompletion(t *testing.T) {
 				results, _, err = x.Execute(context.Background(), f.plan, f.plan.Changes)
 				close(done)
 			}()
-			type write struct{ cluster, name string }
-			arrived := make(chan write)
-			for id, g := range gates {
-				go func() {
-					for {
-						select {
-						case w := <-g.Arrived():
-							arrived <- write{id, w}
-						case <-done:
-							return
-						}
-					}
-				}()
-			}
-			rng := rand.New(rand.NewPCG(seed, 1))
-			var waiting []write
-			for released := 0; released < len(f.plan.Changes); released++ {
-				// At least one write is in flight until all are done: wait
-				// for one, take whatever else has arrived, release one at
-				// random.
-				if len(waiting) == 0 {
-					select {
-					case w := <-arrived:
-						waiting = append(waiting, w)
-					case <-time.After(stuck):
-						t.Fatal("no write arrived: the executor is stuck")
-					}
-				}
-				for more := true; more; {
-					select {
-					case w := <-arrived:
-						waiting = append(waiting, w)
-					default:
-						more = false
-					}
-				}
-				i := rng.IntN(len(waiting))
-				gates[waiting[i].cluster].Release(waiting[i].name)
-				waiting = slices.Delete(waiting, i, i+1)
-			}
-			select {
-			case <-done:
-			case <-time.After(stuck):
-				t.Fatal("Execute did not return")
-			}
+			clustersettest.ReleaseShuffled(t, gates, rand.New(rand.NewPCG(seed, 1)), done, stuck)
 			if err != nil {
 				t.Fatalf("Execute: %v", err)
 			}

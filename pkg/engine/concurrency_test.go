@@ -159,56 +159,17 @@ func TestSyncReportInPlanOrderUnderShuffledCompletion(t *testing.T) {
 			c1, c2, c3 := threeClusters(4)
 			all := []*clustersettest.Fake{c1, c2, c3}
 			gates := map[string]*clustersettest.Gate{}
-			type write struct{ cluster, name string }
-			arrived := make(chan write)
-			stop := make(chan struct{})
-			defer close(stop)
 			for _, f := range all {
-				g := f.Gate()
-				gates[f.Cluster.ID] = g
-				go func() {
-					for {
-						select {
-						case w := <-g.Arrived():
-							select {
-							case arrived <- write{f.Cluster.ID, w}:
-							case <-stop:
-								return
-							}
-						case <-stop:
-							return
-						}
-					}
-				}()
+				gates[f.Cluster.ID] = f.Gate()
 			}
-			done := syncAsync(newEngine(all, all, engine.SkipMissingNamespaces))
-			rng := rand.New(rand.NewPCG(seed, 2))
-			var waiting []write
+			results := syncAsync(newEngine(all, all, engine.SkipMissingNamespaces))
 			var res syncResult
-		loop:
-			for {
-				if len(waiting) == 0 {
-					select {
-					case w := <-arrived:
-						waiting = append(waiting, w)
-					case res = <-done:
-						break loop
-					case <-time.After(stuck):
-						t.Fatal("Sync is stuck")
-					}
-				}
-				for more := true; more; {
-					select {
-					case w := <-arrived:
-						waiting = append(waiting, w)
-					default:
-						more = false
-					}
-				}
-				i := rng.IntN(len(waiting))
-				gates[waiting[i].cluster].Release(waiting[i].name)
-				waiting = slices.Delete(waiting, i, i+1)
-			}
+			done := make(chan struct{})
+			go func() {
+				res = <-results
+				close(done)
+			}()
+			clustersettest.ReleaseShuffled(t, gates, rand.New(rand.NewPCG(seed, 2)), done, stuck)
 			if res.err != nil {
 				t.Fatalf("Sync: %v", res.err)
 			}

@@ -3,8 +3,11 @@ package clustersettest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
+	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -52,6 +55,57 @@ func (g *Gate) Release(write string) {
 		panic("clustersettest: releasing " + write + ", which is not waiting")
 	}
 	close(ch)
+}
+
+// ReleaseShuffled lets the writes held at gates (by cluster id) through
+// one at a time, in an order drawn from rng, until done is closed: it waits
+// for a write, takes every other that has arrived, and releases one of them
+// at random. With writes in flight, at least one is always waiting, so
+// nothing arriving within stuck while done is open fails the test.
+func ReleaseShuffled(t testing.TB, gates map[string]*Gate, rng *rand.Rand, done <-chan struct{}, stuck time.Duration) {
+	t.Helper()
+	type write struct{ cluster, name string }
+	arrived := make(chan write)
+	for id, g := range gates {
+		go func() {
+			for {
+				select {
+				case w := <-g.Arrived():
+					select {
+					case arrived <- write{id, w}:
+					case <-done:
+						return
+					}
+				case <-done:
+					return
+				}
+			}
+		}()
+	}
+	var waiting []write
+	for {
+		if len(waiting) == 0 {
+			select {
+			case w := <-arrived:
+				waiting = append(waiting, w)
+			case <-done:
+				return
+			case <-time.After(stuck):
+				t.Fatalf("no write arrived within %s, and the run has not returned: stuck", stuck)
+			}
+		}
+		for more := true; more; {
+			select {
+			case w := <-arrived:
+				waiting = append(waiting, w)
+			default:
+				more = false
+			}
+		}
+		i := rng.IntN(len(waiting))
+		gates[waiting[i].cluster].Release(waiting[i].name)
+		waiting = slices.Delete(waiting, i, i+1)
+	}
 }
 
 // Open lets every write through, now and from now on.
