@@ -417,31 +417,8 @@ func watchPropagation(ctx context.Context, t *testing.T, set *localcluster.Set, 
 			}
 		}()
 	}
-	mirrored := func(ip string) bool {
-		list, err := consumer.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: "multicluster.kubernetes.io/service-name=db-0"})
-		if err != nil {
-			return false
-		}
-		for _, s := range list.Items {
-			for _, ep := range s.Endpoints {
-				if ep.Addresses[0] == ip {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	waitMirrored := func(ip string, within time.Duration) (time.Duration, bool) {
-		start := time.Now()
-		for time.Since(start) < within {
-			if mirrored(ip) {
-				return time.Since(start), true
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		return 0, false
-	}
-	if _, ok := waitMirrored(endpointIP(3, 0), 30*time.Second); !ok {
+	const selector = "multicluster.kubernetes.io/service-name=db-0"
+	if _, ok := waitMirrored(ctx, consumer, ns, selector, endpointIP(3, 0), 30*time.Second, 10*time.Millisecond); !ok {
 		t.Fatalf("watch never synced db-0:\n%s", wlog.String())
 	}
 	time.Sleep(time.Second) // informers settled
@@ -458,7 +435,7 @@ func watchPropagation(ctx context.Context, t *testing.T, set *localcluster.Set, 
 		if _, err := slices.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		d, ok := waitMirrored(ip, 30*time.Second)
+		d, ok := waitMirrored(ctx, consumer, ns, selector, ip, 30*time.Second, 10*time.Millisecond)
 		if !ok {
 			t.Fatalf("change %d not mirrored within 30s:\n%s", i, wlog.String())
 		}
@@ -519,4 +496,32 @@ func writePerformancePage(body string) error {
 	}
 	s = s[:i+len(startMarker)] + "\n" + body + s[j:]
 	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// waitMirrored polls consumer every poll until an endpoint with address ip
+// is in an EndpointSlice of ns matching selector, and says how long that
+// took; false if it is not there within.
+func waitMirrored(ctx context.Context, consumer *localcluster.Cluster, ns, selector, ip string, within, poll time.Duration) (time.Duration, bool) {
+	mirrored := func() bool {
+		list, err := consumer.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return false
+		}
+		for _, s := range list.Items {
+			for _, ep := range s.Endpoints {
+				if ep.Addresses[0] == ip {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	start := time.Now()
+	for time.Since(start) < within {
+		if mirrored() {
+			return time.Since(start), true
+		}
+		time.Sleep(poll)
+	}
+	return 0, false
 }

@@ -190,31 +190,7 @@ func farPropagation(ctx context.Context, t *testing.T, set *localcluster.Set, ku
 		t.Fatal(err)
 	}
 	defer func() { wcancel(); _ = w.Wait() }()
-	mirrored := func(ip string) bool {
-		list, err := consumer.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{
-			LabelSelector: "multicluster.kubernetes.io/service-name=db-0,multicluster.kubernetes.io/source-cluster=" + provider.Name})
-		if err != nil {
-			return false
-		}
-		for _, s := range list.Items {
-			for _, ep := range s.Endpoints {
-				if ep.Addresses[0] == ip {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	waitMirrored := func(ip string) (time.Duration, bool) {
-		start := time.Now()
-		for time.Since(start) < 30*time.Second {
-			if mirrored(ip) {
-				return time.Since(start), true
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		return 0, false
-	}
+	selector := "multicluster.kubernetes.io/service-name=db-0,multicluster.kubernetes.io/source-cluster=" + provider.Name
 	// The watch is up once its log says its caches synced.
 	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
 		logMu.Lock()
@@ -240,7 +216,7 @@ func farPropagation(ctx context.Context, t *testing.T, set *localcluster.Set, ku
 		if _, err := api.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		d, ok := waitMirrored(ip)
+		d, ok := waitMirrored(ctx, consumer, ns, selector, ip, 30*time.Second, 5*time.Millisecond)
 		if !ok {
 			logMu.Lock()
 			defer logMu.Unlock()
