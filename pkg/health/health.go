@@ -54,6 +54,20 @@ type Report struct {
 	Categories []Category `json:"categories"`
 }
 
+// Named lists the checks with that result, as "category/check/cluster",
+// in the order they are reported.
+func (r Report) Named(result Result) []string {
+	var out []string
+	for _, cat := range r.Categories {
+		for _, c := range cat.Checks {
+			if c.Result == result {
+				out = append(out, cat.Name+"/"+c.Name+"/"+c.Cluster)
+			}
+		}
+	}
+	return out
+}
+
 // The categories, in the order they are reported.
 const (
 	CategoryAPI         = "Kubernetes API"

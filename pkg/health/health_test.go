@@ -163,19 +163,6 @@ func dump(r Report) string {
 	return b.String()
 }
 
-// failing lists the checks that did not pass, as "category/name/cluster".
-func failing(r Report, result Result) []string {
-	var out []string
-	for _, cat := range r.Categories {
-		for _, c := range cat.Checks {
-			if c.Result == result {
-				out = append(out, cat.Name+"/"+c.Name+"/"+c.Cluster)
-			}
-		}
-	}
-	return out
-}
-
 func TestHealthyClustersetPassesEveryCheck(t *testing.T) {
 	c1, c2 := exporter(t), healthyCluster(t, "cluster2")
 	before := Run(context.Background(), members(c1, c2), shop)
@@ -186,7 +173,7 @@ func TestHealthyClustersetPassesEveryCheck(t *testing.T) {
 			t.Errorf("%s before the sync: %+v, want STALE shop/web fixed by the sync", ctx, c)
 		}
 	}
-	if got := failing(before, Fail); len(got) != 2 {
+	if got := before.Named(Fail); len(got) != 2 {
 		t.Errorf("before the sync, failing checks %v, want the two stale imports only\n%s", got, dump(before))
 	}
 	if before.Success {
@@ -196,7 +183,7 @@ func TestHealthyClustersetPassesEveryCheck(t *testing.T) {
 	sync(t, c1, c2)
 	writes := len(c1.Writes()) + len(c2.Writes())
 	after := Run(context.Background(), members(c1, c2), shop)
-	if !after.Success || len(failing(after, Fail)) > 0 || len(failing(after, Warn)) > 0 {
+	if !after.Success || len(after.Named(Fail)) > 0 || len(after.Named(Warn)) > 0 {
 		t.Errorf("after a sync, not every check passed:\n%s", dump(after))
 	}
 	if n := len(c1.Writes()) + len(c2.Writes()); n != writes {
@@ -334,7 +321,7 @@ func TestEachBreakageFailsItsCheck(t *testing.T) {
 			}
 			// The checks of other subjects still pass, except those that
 			// follow from this breakage by the rules themselves.
-			for _, other := range failing(r, Fail) {
+			for _, other := range r.Named(Fail) {
 				if !strings.HasPrefix(other, tc.category+"/") && !follows(tc.name, other) {
 					t.Errorf("breaking %q also failed %s:\n%s", tc.name, other, dump(r))
 				}

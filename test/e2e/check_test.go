@@ -66,19 +66,6 @@ func checkReport(t *testing.T, kubeconfig string, args ...string) (health.Report
 	return r, run
 }
 
-// notPassing lists "category/check/cluster" of the checks with that result.
-func notPassing(r health.Report, result health.Result) []string {
-	var out []string
-	for _, cat := range r.Categories {
-		for _, c := range cat.Checks {
-			if c.Result == result {
-				out = append(out, cat.Name+"/"+c.Name+"/"+c.Cluster)
-			}
-		}
-	}
-	return out
-}
-
 // expectOnly asserts that exactly the named check fails (or warns), with
 // every fragment in its message, details or fix, and nothing else fails.
 func expectOnly(t *testing.T, r health.Report, result health.Result, category, name, cluster string, fragments ...string) {
@@ -89,7 +76,7 @@ func expectOnly(t *testing.T, r health.Report, result health.Result, category, n
 		if res == result {
 			want = []string{key}
 		}
-		if got := notPassing(r, res); !slices.Equal(got, want) {
+		if got := r.Named(res); !slices.Equal(got, want) {
 			t.Errorf("checks with result %s: %v, want %v", res, got, want)
 		}
 	}
@@ -149,7 +136,7 @@ func TestCheck(t *testing.T) {
 		}
 		kubectlMCS(t, kc, append([]string{"sync"}, two...)...).mustSucceed(t)
 		r, _ = checkReport(t, kc, two...)
-		if got := append(notPassing(r, health.Fail), notPassing(r, health.Warn)...); len(got) > 0 {
+		if got := append(r.Named(health.Fail), r.Named(health.Warn)...); len(got) > 0 {
 			t.Errorf("a healthy clusterset does not pass: %v", got)
 		}
 		categories := 0
@@ -205,12 +192,12 @@ func TestCheck(t *testing.T) {
 				}
 			}
 		}
-		if got := notPassing(r, health.Fail); !slices.Equal(got, []string{health.CategoryCRDs + "/CRDs installed/cluster3"}) {
+		if got := r.Named(health.Fail); !slices.Equal(got, []string{health.CategoryCRDs + "/CRDs installed/cluster3"}) {
 			t.Errorf("failing checks %v, want cluster3's CRDs only", got)
 		}
 		kubectlMCS(t, kc, "crds", "install", "--context", "cluster3").mustSucceed(t)
 		r, _ = checkReport(t, kc, three...)
-		if got := notPassing(r, health.Fail); len(got) > 0 {
+		if got := r.Named(health.Fail); len(got) > 0 {
 			t.Errorf("after the fix, failing checks %v", got)
 		}
 	})
@@ -227,7 +214,7 @@ func TestCheck(t *testing.T) {
 		}
 		r, _ := checkReport(t, kc, two...)
 		// Both clusters' ids fail: which one to rename is the user's call.
-		if got := notPassing(r, health.Fail); !slices.Equal(got, []string{health.CategoryIDs + "/cluster id/cluster1", health.CategoryIDs + "/cluster id/cluster2"}) {
+		if got := r.Named(health.Fail); !slices.Equal(got, []string{health.CategoryIDs + "/cluster id/cluster1", health.CategoryIDs + "/cluster id/cluster2"}) {
 			t.Errorf("failing checks %v, want both cluster ids", got)
 		}
 		found := false
@@ -258,7 +245,7 @@ func TestCheck(t *testing.T) {
 		expectOnly(t, r, health.Fail, health.CategoryNamespaces, "exported namespaces exist", "cluster2", "kubectl create namespace "+only1+" --context cluster2")
 		kubectlMCS(t, kc, append([]string{"sync", "--create-namespace"}, scope...)...).mustSucceed(t)
 		r, _ = checkReport(t, kc, scope...)
-		if got := notPassing(r, health.Fail); len(got) > 0 {
+		if got := r.Named(health.Fail); len(got) > 0 {
 			t.Errorf("after --create-namespace, failing checks %v", got)
 		}
 	})
@@ -276,7 +263,7 @@ func TestCheck(t *testing.T) {
 		expectOnly(t, r, health.Fail, health.CategoryDNS, "serves clusterset.local", "cluster2", "kubectl mcs dns --patch --context cluster2")
 		kubectlMCS(t, kc, "dns", "--patch", "--context", "cluster2").mustSucceed(t)
 		r, _ = checkReport(t, kc, two...)
-		if got := notPassing(r, health.Fail); len(got) > 0 {
+		if got := r.Named(health.Fail); len(got) > 0 {
 			t.Errorf("after dns --patch, failing checks %v", got)
 		}
 	})
@@ -314,7 +301,7 @@ func TestCheck(t *testing.T) {
 
 func expectOnlyFailing(t *testing.T, r health.Report, keys ...string) {
 	t.Helper()
-	if got := notPassing(r, health.Fail); !slices.Equal(got, keys) {
+	if got := r.Named(health.Fail); !slices.Equal(got, keys) {
 		t.Errorf("failing checks %v, want %v", got, keys)
 	}
 }
